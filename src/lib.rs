@@ -1,0 +1,12 @@
+//! imgslim: make container images small.
+//!
+//! The modules follow the pipeline, top to bottom:
+//! `image` (formats in and out) → `layer` (tar changesets, whiteouts) → `fs` (the merged tree)
+//! → `elf` / `profile` / `trace` (what the app needs) → `plan` (keep/drop with reasons)
+//! → `pack` (optional executable packing) → `report` → `cli`.
+pub mod cli;
+pub mod digest;
+pub mod error;
+pub mod fs;
+pub mod image;
+pub mod layer;
