@@ -1,1 +1,357 @@
-//! TODO
+//! The merged filesystem tree of an image: an in-memory tree of entries whose file contents
+//! live in spool files in the work area (never all in RAM, never extracted to the host).
+//!
+//! Non-directory entries point at an *inode*, so hardlinks are paths sharing one inode: a
+//! link keeps its content when the other path is replaced or whited out, exactly like
+//! unlink-then-create on a real filesystem.
+mod content;
+mod path;
+
+pub use content::{ContentReader, ContentRef, ContentStore, SpoolWriter};
+pub use path::{join_path, normalize_entry_path, split_path, PathError};
+
+use std::collections::BTreeMap;
+
+pub type NodeId = usize;
+pub type InodeId = usize;
+
+/// Ownership, permissions (the 12 low bits: rwx plus setuid/setgid/sticky), mtime and xattrs.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: i64,
+    /// Extended attributes by full name (`security.capability`, …), carried as SCHILY.xattr.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Data {
+    File { content: ContentRef },
+    Symlink { target: Vec<u8> },
+    CharDev { major: u32, minor: u32 },
+    BlockDev { major: u32, minor: u32 },
+    Fifo,
+}
+
+#[derive(Clone, Debug)]
+pub struct Inode {
+    pub meta: Meta,
+    pub data: Data,
+    /// Number of tree paths that reference this inode.
+    pub links: u32,
+}
+
+impl Inode {
+    /// Content size in bytes (0 for everything but regular files).
+    pub fn size(&self) -> u64 {
+        match &self.data {
+            Data::File { content } => content.len,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Node {
+    Dir { meta: Meta, children: BTreeMap<Vec<u8>, NodeId> },
+    Leaf(InodeId),
+}
+
+/// What a path holds, for callers that walk the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink,
+    CharDev,
+    BlockDev,
+    Fifo,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    inodes: Vec<Inode>,
+}
+
+pub const ROOT: NodeId = 0;
+
+/// Metadata for directories a layer creates implicitly (an entry whose parent has no entry):
+/// what containerd's applier does with MkdirAll.
+pub fn implicit_dir_meta() -> Meta {
+    Meta { mode: 0o755, ..Meta::default() }
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        Tree {
+            nodes: vec![Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() }],
+            inodes: Vec::new(),
+        }
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+    pub fn inode(&self, id: InodeId) -> &Inode {
+        &self.inodes[id]
+    }
+    pub fn inode_mut(&mut self, id: InodeId) -> &mut Inode {
+        &mut self.inodes[id]
+    }
+
+    pub fn kind(&self, id: NodeId) -> Kind {
+        match &self.nodes[id] {
+            Node::Dir { .. } => Kind::Dir,
+            Node::Leaf(i) => match self.inodes[*i].data {
+                Data::File { .. } => Kind::File,
+                Data::Symlink { .. } => Kind::Symlink,
+                Data::CharDev { .. } => Kind::CharDev,
+                Data::BlockDev { .. } => Kind::BlockDev,
+                Data::Fifo => Kind::Fifo,
+            },
+        }
+    }
+
+    pub fn meta(&self, id: NodeId) -> &Meta {
+        match &self.nodes[id] {
+            Node::Dir { meta, .. } => meta,
+            Node::Leaf(i) => &self.inodes[*i].meta,
+        }
+    }
+
+    /// Size of a regular file's content, 0 otherwise.
+    pub fn size(&self, id: NodeId) -> u64 {
+        match &self.nodes[id] {
+            Node::Dir { .. } => 0,
+            Node::Leaf(i) => self.inodes[*i].size(),
+        }
+    }
+
+    pub fn children(&self, id: NodeId) -> Option<&BTreeMap<Vec<u8>, NodeId>> {
+        match &self.nodes[id] {
+            Node::Dir { children, .. } => Some(children),
+            Node::Leaf(_) => None,
+        }
+    }
+
+    /// Look a path up literally: no symlink is followed (layer paths are literal, as in an
+    /// overlay snapshot, and a symlink must never redirect where an entry lands).
+    pub fn lookup(&self, comps: &[&[u8]]) -> Option<NodeId> {
+        let mut cur = ROOT;
+        for c in comps {
+            cur = *self.children(cur)?.get(*c)?;
+        }
+        Some(cur)
+    }
+
+    pub fn lookup_path(&self, path: &[u8]) -> Option<NodeId> {
+        self.lookup(&split_path(path))
+    }
+
+    /// Make sure every directory on `comps` exists, creating missing ones with
+    /// `implicit_dir_meta`. A non-directory in the way is replaced by a directory (an entry
+    /// `a/b` over a lower file `a` implies `a` is now a directory), and its inode released.
+    /// Returns the directory and the inodes whose last link went away.
+    pub fn ensure_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) -> NodeId {
+        let mut cur = ROOT;
+        for c in comps {
+            let existing = self.children(cur).and_then(|ch| ch.get(*c).copied());
+            cur = match existing {
+                Some(id) if matches!(self.nodes[id], Node::Dir { .. }) => id,
+                other => {
+                    if let Some(old) = other {
+                        self.release_subtree(old, released);
+                    }
+                    let id = self.push_node(Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() });
+                    self.dir_children_mut(cur).insert(c.to_vec(), id);
+                    id
+                }
+            };
+        }
+        cur
+    }
+
+    fn push_node(&mut self, n: Node) -> NodeId {
+        self.nodes.push(n);
+        self.nodes.len() - 1
+    }
+
+    fn dir_children_mut(&mut self, id: NodeId) -> &mut BTreeMap<Vec<u8>, NodeId> {
+        match &mut self.nodes[id] {
+            Node::Dir { children, .. } => children,
+            // Callers only pass ids they just checked or created as directories.
+            Node::Leaf(_) => unreachable!("dir_children_mut on a leaf"),
+        }
+    }
+
+    /// Drop one link of every inode under `id` (itself included); collect those left with none.
+    fn release_subtree(&mut self, id: NodeId, released: &mut Vec<InodeId>) {
+        let mut stack = vec![id];
+        while let Some(n) = stack.pop() {
+            match &self.nodes[n] {
+                Node::Dir { children, .. } => stack.extend(children.values().copied()),
+                Node::Leaf(i) => {
+                    let i = *i;
+                    let ino = &mut self.inodes[i];
+                    ino.links = ino.links.saturating_sub(1);
+                    if ino.links == 0 {
+                        released.push(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remove a path and everything below it. Returns false when nothing was there.
+    pub fn remove(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) -> bool {
+        let Some((last, parent_comps)) = comps.split_last() else { return false };
+        let Some(parent) = self.lookup(parent_comps) else { return false };
+        let removed = match &mut self.nodes[parent] {
+            Node::Dir { children, .. } => children.remove(*last),
+            Node::Leaf(_) => None,
+        };
+        match removed {
+            Some(id) => {
+                self.release_subtree(id, released);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Empty a directory (an opaque whiteout): its children go, the directory itself stays.
+    pub fn clear_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) {
+        let Some(id) = self.lookup(comps) else { return };
+        let old = match &mut self.nodes[id] {
+            Node::Dir { children, .. } => std::mem::take(children),
+            Node::Leaf(_) => return,
+        };
+        for child in old.into_values() {
+            self.release_subtree(child, released);
+        }
+    }
+
+    /// Put a directory at `comps`. If a directory is already there only its attributes change
+    /// (the spec's rule for dir over dir); anything else is replaced.
+    pub fn put_dir(&mut self, comps: &[&[u8]], meta: Meta, released: &mut Vec<InodeId>) {
+        let Some((last, parent_comps)) = comps.split_last() else {
+            // The root entry (`./`) only sets the root's attributes.
+            if let Node::Dir { meta: m, .. } = &mut self.nodes[ROOT] {
+                *m = meta;
+            }
+            return;
+        };
+        let parent = self.ensure_dir(parent_comps, released);
+        let existing = self.children(parent).and_then(|ch| ch.get(*last).copied());
+        if let Some(id) = existing {
+            if let Node::Dir { meta: m, .. } = &mut self.nodes[id] {
+                *m = meta;
+                return;
+            }
+            self.release_subtree(id, released);
+        }
+        let id = self.push_node(Node::Dir { meta, children: BTreeMap::new() });
+        self.dir_children_mut(parent).insert(last.to_vec(), id);
+    }
+
+    /// Create a new inode (not yet linked anywhere).
+    pub fn new_inode(&mut self, meta: Meta, data: Data) -> InodeId {
+        self.inodes.push(Inode { meta, data, links: 0 });
+        self.inodes.len() - 1
+    }
+
+    /// Link `inode` at `comps`, replacing whatever is there (unlink then create).
+    pub fn put_leaf(&mut self, comps: &[&[u8]], inode: InodeId, released: &mut Vec<InodeId>) {
+        let Some((last, parent_comps)) = comps.split_last() else { return };
+        let parent = self.ensure_dir(parent_comps, released);
+        // Count the new link first so relinking a path to its own inode is a no-op.
+        self.inodes[inode].links += 1;
+        let id = self.push_node(Node::Leaf(inode));
+        if let Some(old) = self.dir_children_mut(parent).insert(last.to_vec(), id) {
+            self.release_subtree(old, released);
+        }
+    }
+
+    /// Every path in the tree (root excluded) in a stable order: depth-first, children by
+    /// byte order of their names, so parents come before their children.
+    pub fn walk(&self) -> Vec<(Vec<u8>, NodeId)> {
+        let mut out = Vec::new();
+        let mut stack: Vec<(Vec<u8>, NodeId)> = Vec::new();
+        if let Some(ch) = self.children(ROOT) {
+            for (name, id) in ch.iter().rev() {
+                stack.push((name.clone(), *id));
+            }
+        }
+        while let Some((path, id)) = stack.pop() {
+            if let Some(ch) = self.children(id) {
+                for (name, cid) in ch.iter().rev() {
+                    stack.push((join_path(&path, name), *cid));
+                }
+            }
+            out.push((path, id));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Vec<&[u8]> {
+        split_path(s.as_bytes())
+    }
+
+    fn file(t: &mut Tree, len: u64) -> InodeId {
+        t.new_inode(Meta::default(), Data::File { content: ContentRef { spool: 0, offset: 0, len } })
+    }
+
+    #[test]
+    fn hardlink_survives_removal_of_other_path() {
+        let mut t = Tree::new();
+        let mut rel = vec![];
+        let i = file(&mut t, 5);
+        t.put_leaf(&p("a/x"), i, &mut rel);
+        t.put_leaf(&p("b/y"), i, &mut rel);
+        assert!(t.remove(&p("a/x"), &mut rel));
+        assert!(rel.is_empty(), "inode still linked at b/y");
+        assert!(t.remove(&p("b/y"), &mut rel));
+        assert_eq!(rel, vec![i]);
+    }
+
+    #[test]
+    fn dir_over_dir_keeps_children_file_over_dir_replaces() {
+        let mut t = Tree::new();
+        let mut rel = vec![];
+        let i = file(&mut t, 1);
+        t.put_leaf(&p("d/f"), i, &mut rel);
+        t.put_dir(&p("d"), Meta { mode: 0o700, ..Meta::default() }, &mut rel);
+        assert!(t.lookup(&p("d/f")).is_some());
+        assert_eq!(t.meta(t.lookup(&p("d")).unwrap()).mode, 0o700);
+        let j = file(&mut t, 2);
+        t.put_leaf(&p("d"), j, &mut rel);
+        assert_eq!(rel, vec![i]);
+        assert_eq!(t.kind(t.lookup(&p("d")).unwrap()), Kind::File);
+    }
+
+    #[test]
+    fn walk_is_parent_first_and_sorted() {
+        let mut t = Tree::new();
+        let mut rel = vec![];
+        for path in ["b/z", "a-b", "a/c", "a/b"] {
+            let i = file(&mut t, 0);
+            t.put_leaf(&p(path), i, &mut rel);
+        }
+        let paths: Vec<String> = t.walk().into_iter().map(|(p, _)| String::from_utf8(p).unwrap()).collect();
+        assert_eq!(paths, ["a", "a/b", "a/c", "a-b", "b", "b/z"]);
+    }
+}

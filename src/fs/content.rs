@@ -1,0 +1,116 @@
+//! File contents live in per-layer spool files in the work area; the tree only holds
+//! (spool, offset, len) references, so memory does not grow with image size.
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentRef {
+    pub spool: u32,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Read-only access to the spool files, shared by every stage after unpacking.
+#[derive(Clone, Default)]
+pub struct ContentStore {
+    spools: Vec<Option<Arc<File>>>,
+}
+
+impl ContentStore {
+    pub fn new(n: usize) -> Self {
+        ContentStore { spools: vec![None; n] }
+    }
+    pub fn set(&mut self, idx: u32, f: File) {
+        let idx = idx as usize;
+        if idx >= self.spools.len() {
+            self.spools.resize(idx + 1, None);
+        }
+        self.spools[idx] = Some(Arc::new(f));
+    }
+    /// Append a new spool and return its index.
+    pub fn push(&mut self, f: File) -> u32 {
+        self.spools.push(Some(Arc::new(f)));
+        (self.spools.len() - 1) as u32
+    }
+    pub fn reader(&self, c: &ContentRef) -> io::Result<ContentReader> {
+        let file = self
+            .spools
+            .get(c.spool as usize)
+            .and_then(|f| f.clone())
+            .ok_or_else(|| io::Error::other(format!("content spool {} missing", c.spool)))?;
+        Ok(ContentReader { file, pos: c.offset, end: c.offset + c.len })
+    }
+    pub fn read_all(&self, c: &ContentRef) -> io::Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(c.len as usize);
+        self.reader(c)?.read_to_end(&mut v)?;
+        Ok(v)
+    }
+    /// Read at most `max` leading bytes (for magic sniffing and `#!` lines).
+    pub fn read_head(&self, c: &ContentRef, max: usize) -> io::Result<Vec<u8>> {
+        let n = (c.len as usize).min(max);
+        let mut v = vec![0u8; n];
+        self.reader(c)?.read_exact(&mut v)?;
+        Ok(v)
+    }
+}
+
+/// A positional reader over one spooled file content (pread, so readers can run in parallel).
+pub struct ContentReader {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl ContentReader {
+    /// A reader over `len` bytes of `file` from `offset` (also used for archive members).
+    pub fn new(file: Arc<File>, offset: u64, len: u64) -> Self {
+        ContentReader { file, pos: offset, end: offset + len }
+    }
+}
+
+impl Read for ContentReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end - self.pos;
+        if left == 0 {
+            return Ok(0);
+        }
+        let want = (buf.len() as u64).min(left) as usize;
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "spool file shorter than recorded"));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Appends contents to one spool file.
+pub struct SpoolWriter {
+    idx: u32,
+    out: BufWriter<File>,
+    offset: u64,
+}
+
+impl SpoolWriter {
+    pub fn new(idx: u32, file: File) -> Self {
+        SpoolWriter { idx, out: BufWriter::with_capacity(1 << 20, file), offset: 0 }
+    }
+    /// Copy `r` to the spool; returns where it went.
+    pub fn append(&mut self, r: &mut impl Read) -> io::Result<ContentRef> {
+        let start = self.offset;
+        let n = io::copy(r, &mut self.out)?;
+        self.offset += n;
+        Ok(ContentRef { spool: self.idx, offset: start, len: n })
+    }
+    pub fn append_bytes(&mut self, b: &[u8]) -> io::Result<ContentRef> {
+        let start = self.offset;
+        self.out.write_all(b)?;
+        self.offset += b.len() as u64;
+        Ok(ContentRef { spool: self.idx, offset: start, len: b.len() as u64 })
+    }
+    pub fn finish(self) -> io::Result<File> {
+        self.out.into_inner().map_err(|e| e.into_error())
+    }
+}

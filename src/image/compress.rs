@@ -1,0 +1,261 @@
+//! Layer compression. Decompression sniffs magic bytes (as Moby does) rather than trusting
+//! media types. Compression is deterministic whatever the thread count: gzip is produced as
+//! independent fixed-size chunks compressed in parallel and joined into one gzip member
+//! (pigz's layout), zstd with a pinned level and worker count ≥ 1.
+use crate::digest::HashingReader;
+use flate2::read::MultiGzDecoder;
+use flate2::{Compress, FlushCompress};
+use rayon::prelude::*;
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl Compression {
+    pub fn oci_media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+        }
+    }
+}
+
+pub(crate) type Hashed<R> = BufReader<HashingReader<R>>;
+
+/// A decompressing reader that can hand back the hashed compressed stream afterwards.
+pub(crate) enum Decoder<R: Read> {
+    Gzip(MultiGzDecoder<Hashed<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, Hashed<R>>),
+    Plain(Hashed<R>),
+}
+
+impl<R: Read> Decoder<R> {
+    pub fn sniff(r: R) -> io::Result<Decoder<R>> {
+        let mut br = BufReader::with_capacity(1 << 20, HashingReader::new(r));
+        let head = br.fill_buf()?;
+        Ok(if head.starts_with(&[0x1f, 0x8b]) {
+            Decoder::Gzip(MultiGzDecoder::new(br))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(br)?)
+        } else {
+            Decoder::Plain(br)
+        })
+    }
+    pub fn into_hashed(self) -> Hashed<R> {
+        match self {
+            Decoder::Gzip(d) => d.into_inner(),
+            Decoder::Zstd(d) => d.finish(),
+            Decoder::Plain(r) => r,
+        }
+    }
+}
+
+impl<R: Read> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+            Decoder::Plain(r) => r.read(buf),
+        }
+    }
+}
+
+/// gzip level and chunking are part of the output's identity: changing them changes digests.
+const GZIP_LEVEL: u32 = 6;
+const GZIP_CHUNK: usize = 1 << 20;
+const ZSTD_LEVEL: i32 = 3;
+
+/// A compressing writer; `finish` flushes trailers and returns the inner writer.
+pub(crate) enum Encoder<W: Write> {
+    Gzip(ParallelGz<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    None(W),
+}
+
+impl<W: Write> Encoder<W> {
+    pub fn new(c: Compression, w: W) -> io::Result<Encoder<W>> {
+        Ok(match c {
+            Compression::Gzip => Encoder::Gzip(ParallelGz::new(w)?),
+            Compression::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(w, ZSTD_LEVEL)?;
+                // Workers ≥ 1 give the same bytes for any count; 0 (single-thread mode) differs.
+                e.multithread(rayon::current_num_threads().max(1) as u32)?;
+                Encoder::Zstd(e)
+            }
+            Compression::None => Encoder::None(w),
+        })
+    }
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gzip(g) => g.finish(),
+            Encoder::Zstd(z) => z.finish(),
+            Encoder::None(w) => Ok(w),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gzip(g) => g.write(buf),
+            Encoder::Zstd(z) => z.write(buf),
+            Encoder::None(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(g) => g.flush(),
+            Encoder::Zstd(z) => z.flush(),
+            Encoder::None(w) => w.flush(),
+        }
+    }
+}
+
+/// One gzip member built from independently deflated 1 MiB chunks: each chunk but the last
+/// ends with a sync flush (byte-aligned, non-final block), so the concatenation is a valid
+/// deflate stream. The bytes depend only on the input, never on the thread count.
+pub(crate) struct ParallelGz<W: Write> {
+    out: W,
+    pending: Vec<Vec<u8>>,
+    cur: Vec<u8>,
+    crc: crc32fast::Hasher,
+    len: u64,
+    batch: usize,
+}
+
+impl<W: Write> ParallelGz<W> {
+    fn new(mut out: W) -> io::Result<Self> {
+        // Fixed header: no name, mtime 0, OS 255 (unknown), so it is identical everywhere.
+        out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])?;
+        Ok(ParallelGz {
+            out,
+            pending: Vec::new(),
+            cur: Vec::with_capacity(GZIP_CHUNK),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            batch: (rayon::current_num_threads() * 2).max(2),
+        })
+    }
+
+    fn deflate(chunk: &[u8], last: bool) -> io::Result<Vec<u8>> {
+        let mut c = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
+        let mut out = Vec::with_capacity(chunk.len() / 2 + 1024);
+        let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+        loop {
+            let consumed = c.total_in() as usize;
+            if out.capacity() - out.len() < 64 * 1024 {
+                out.reserve(chunk.len() / 4 + 64 * 1024);
+            }
+            let st = c.compress_vec(&chunk[consumed..], &mut out, flush).map_err(io::Error::other)?;
+            let done_input = c.total_in() as usize == chunk.len();
+            match st {
+                flate2::Status::StreamEnd => break,
+                _ if done_input && !last && out.capacity() > out.len() => break,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compress the pending full chunks (none of them is the last one).
+    fn flush_pending(&mut self) -> io::Result<()> {
+        let outs: Vec<io::Result<Vec<u8>>> = self.pending.par_iter().map(|c| Self::deflate(c, false)).collect();
+        for o in outs {
+            self.out.write_all(&o?)?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        self.flush_pending()?;
+        let last = Self::deflate(&self.cur, true)?;
+        self.out.write_all(&last)?;
+        let crc = self.crc.clone().finalize();
+        self.out.write_all(&crc.to_le_bytes())?;
+        self.out.write_all(&(self.len as u32).to_le_bytes())?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for ParallelGz<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = GZIP_CHUNK - self.cur.len();
+        let n = room.min(buf.len());
+        self.cur.extend_from_slice(&buf[..n]);
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        if self.cur.len() == GZIP_CHUNK {
+            let full = std::mem::replace(&mut self.cur, Vec::with_capacity(GZIP_CHUNK));
+            self.pending.push(full);
+            if self.pending.len() >= self.batch {
+                self.flush_pending()?;
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo_random(n: usize) -> Vec<u8> {
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mix compressible runs with noise.
+                if (i / 4096) % 3 == 0 { b'a' + (i % 7) as u8 } else { x as u8 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parallel_gzip_roundtrips_and_is_deterministic() {
+        for size in [0usize, 1, GZIP_CHUNK - 1, GZIP_CHUNK, GZIP_CHUNK * 3 + 17] {
+            let data = pseudo_random(size);
+            let enc = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let mut e = Encoder::new(Compression::Gzip, Vec::new()).unwrap();
+                    // Odd write sizes exercise chunk boundaries.
+                    for part in data.chunks(70001) {
+                        e.write_all(part).unwrap();
+                    }
+                    e.finish().unwrap()
+                })
+            };
+            let a = enc(1);
+            let b = enc(3);
+            assert_eq!(a, b, "output must not depend on thread count (size {size})");
+            let mut dec = Vec::new();
+            flate2::read::GzDecoder::new(&a[..]).read_to_end(&mut dec).unwrap();
+            assert_eq!(dec, data, "size {size}");
+            // The system gzip must accept it too (it checks CRC and length).
+            let mut child = std::process::Command::new("gzip")
+                .args(["-dc"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let a2 = a.clone();
+            let t = std::thread::spawn(move || stdin.write_all(&a2));
+            let out = child.wait_with_output().unwrap();
+            t.join().unwrap().unwrap();
+            assert!(out.status.success());
+            assert_eq!(out.stdout, data);
+        }
+    }
+}

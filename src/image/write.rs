@@ -1,0 +1,272 @@
+//! Write images: one merged layer built from a tree, then an OCI layout, an OCI archive or a
+//! docker-archive (OCI layout + manifest.json, like Docker ≥ 25). Everything is staged next
+//! to the output and renamed into place at the end, so a failure leaves nothing at OUT.
+use super::compress::{Compression, Encoder};
+use crate::digest::{Digest, HashingWriter};
+use crate::error::{Error, IoContext, Result};
+use crate::fs::{ContentStore, Tree};
+use crate::layer::{write_tree, WriteOptions, WriteStats};
+use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    DockerArchive,
+    Oci,
+    OciArchive,
+}
+
+/// A finished layer blob in a temp file next to the output.
+pub struct LayerOut {
+    pub file: NamedTempFile,
+    pub digest: Digest,
+    pub size: u64,
+    pub diff_id: Digest,
+    pub uncompressed_size: u64,
+    pub media_type: &'static str,
+    pub stats: WriteStats,
+}
+
+pub struct OutputImage {
+    pub config: Value,
+    pub layers: Vec<LayerOut>,
+    /// Tag recorded as org.opencontainers.image.ref.name in index.json.
+    pub ref_name: String,
+    /// name:tag references for docker-archive's manifest.json.
+    pub repo_tags: Vec<String>,
+}
+
+/// Directory where temp files for `out` go (same filesystem, so the final rename is atomic).
+pub fn staging_dir(out: &Path) -> PathBuf {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Serialise a tree as a layer blob: tar → diff_id hash → compressor → blob hash → file.
+pub fn build_layer(tree: &Tree, store: &ContentStore, c: Compression, out: &Path, wopts: &WriteOptions) -> Result<LayerOut> {
+    let dir = staging_dir(out);
+    let tmp = tempfile::Builder::new().prefix(".imgslim-layer-").tempfile_in(&dir).at(&dir)?;
+    let file = tmp.reopen().at(tmp.path())?;
+    let werr = |e: std::io::Error| Error::io(tmp.path(), e);
+    let blob_w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let enc = Encoder::new(c, blob_w).map_err(werr)?;
+    let tar_w = HashingWriter::new(enc);
+    let (tar_w, stats) = write_tree(tree, store, tar_w, wopts)?;
+    let (enc, diff_id, uncompressed_size) = tar_w.finish();
+    let blob_w = enc.finish().map_err(werr)?;
+    let (buf, digest, size) = blob_w.finish();
+    let f = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    f.sync_all().map_err(werr)?;
+    Ok(LayerOut { file: tmp, digest, size, diff_id, uncompressed_size, media_type: c.oci_media_type(), stats })
+}
+
+fn to_json_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    // Through serde_json::Value, whose maps are ordered: oci-spec's HashMaps are not.
+    let v = serde_json::to_value(v).map_err(|e| Error::Other(format!("serialising JSON: {e}")))?;
+    serde_json::to_vec(&v).map_err(|e| Error::Other(format!("serialising JSON: {e}")))
+}
+
+fn oci_err(e: impl std::fmt::Display) -> Error {
+    Error::Other(format!("building OCI document: {e}"))
+}
+
+struct Docs {
+    /// (layout-relative path, bytes) of every small file, blobs included.
+    files: Vec<(String, Vec<u8>)>,
+    layer_paths: Vec<String>,
+}
+
+fn build_docs(img: &OutputImage, format: Format) -> Result<Docs> {
+    let config_bytes = serde_json::to_vec(&img.config).map_err(|e| Error::Other(format!("serialising config: {e}")))?;
+    let config_digest = Digest::of_bytes(&config_bytes);
+    let config_desc = DescriptorBuilder::default()
+        .media_type(MediaType::ImageConfig)
+        .digest(oci_digest(&config_digest)?)
+        .size(config_bytes.len() as u64)
+        .build()
+        .map_err(oci_err)?;
+    let mut layer_descs = Vec::new();
+    for l in &img.layers {
+        layer_descs.push(
+            DescriptorBuilder::default()
+                .media_type(MediaType::Other(l.media_type.to_string()))
+                .digest(oci_digest(&l.digest)?)
+                .size(l.size)
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config_desc)
+        .layers(layer_descs)
+        .build()
+        .map_err(oci_err)?;
+    let manifest_bytes = to_json_bytes(&manifest)?;
+    let manifest_digest = Digest::of_bytes(&manifest_bytes);
+    let os = img.config.get("os").and_then(Value::as_str).unwrap_or("linux");
+    let arch = img.config.get("architecture").and_then(Value::as_str).unwrap_or("amd64");
+    let mut pb = PlatformBuilder::default();
+    pb = pb.os(os).architecture(arch);
+    if let Some(v) = img.config.get("variant").and_then(Value::as_str) {
+        pb = pb.variant(v.to_string());
+    }
+    let platform = pb.build().map_err(oci_err)?;
+    let mut ann = HashMap::new();
+    ann.insert("org.opencontainers.image.ref.name".to_string(), img.ref_name.clone());
+    if let Some(t) = img.repo_tags.first() {
+        ann.insert("io.containerd.image.name".to_string(), t.clone());
+    }
+    let mdesc = DescriptorBuilder::default()
+        .media_type(MediaType::ImageManifest)
+        .digest(oci_digest(&manifest_digest)?)
+        .size(manifest_bytes.len() as u64)
+        .platform(platform)
+        .annotations(ann)
+        .build()
+        .map_err(oci_err)?;
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![mdesc])
+        .build()
+        .map_err(oci_err)?;
+    let mut files = vec![
+        ("oci-layout".to_string(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ("index.json".to_string(), to_json_bytes(&index)?),
+        (config_digest.blob_path(), config_bytes),
+        (manifest_digest.blob_path(), manifest_bytes),
+    ];
+    let layer_paths: Vec<String> = img.layers.iter().map(|l| l.digest.blob_path()).collect();
+    if format == Format::DockerArchive {
+        let m = json!([{ "Config": config_digest.blob_path(), "RepoTags": img.repo_tags, "Layers": layer_paths }]);
+        files.push(("manifest.json".to_string(), serde_json::to_vec(&m).map_err(|e| Error::Other(e.to_string()))?));
+    }
+    Ok(Docs { files, layer_paths })
+}
+
+fn oci_digest(d: &Digest) -> Result<oci_spec::image::Digest> {
+    d.as_str().parse().map_err(oci_err)
+}
+
+/// Write `img` to `out` in `format`, atomically.
+pub fn write_image(img: OutputImage, format: Format, out: &Path) -> Result<()> {
+    let docs = build_docs(&img, format)?;
+    let dir = staging_dir(out);
+    match format {
+        Format::Oci => {
+            let stage = tempfile::Builder::new().prefix(".imgslim-out-").tempdir_in(&dir).at(&dir)?;
+            let root = stage.path();
+            std::fs::create_dir_all(root.join("blobs/sha256")).at(root)?;
+            for (name, bytes) in &docs.files {
+                let p = root.join(name);
+                std::fs::write(&p, bytes).at(&p)?;
+            }
+            for (l, name) in img.layers.into_iter().zip(&docs.layer_paths) {
+                let p = root.join(name);
+                l.file.persist(&p).map_err(|e| Error::io(&p, e.error))?;
+                set_mode(&p, 0o644)?;
+            }
+            for d in [root.join("blobs/sha256"), root.join("blobs"), root.to_path_buf()] {
+                std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).at(&d)?;
+            }
+            let staged = stage.keep();
+            replace_dir(&staged, out)
+        }
+        Format::OciArchive | Format::DockerArchive => {
+            let tmp = tempfile::Builder::new().prefix(".imgslim-out-").tempfile_in(&dir).at(&dir)?;
+            let f = tmp.reopen().at(tmp.path())?;
+            let werr = |e: std::io::Error| Error::io(tmp.path(), e);
+            let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, f));
+            // Members in byte order of their names, fixed metadata: byte-identical archives.
+            let mut members: Vec<(String, Member)> = docs.files.iter().map(|(n, b)| (n.clone(), Member::Bytes(b))).collect();
+            for (l, name) in img.layers.iter().zip(&docs.layer_paths) {
+                members.push((name.clone(), Member::File(l.file.path(), l.size)));
+            }
+            members.push(("blobs/".into(), Member::Dir));
+            members.push(("blobs/sha256/".into(), Member::Dir));
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            for (name, m) in members {
+                let mut h = tar::Header::new_ustar();
+                h.set_mtime(0);
+                h.set_uid(0);
+                h.set_gid(0);
+                match m {
+                    Member::Dir => {
+                        h.set_entry_type(tar::EntryType::Directory);
+                        h.set_mode(0o755);
+                        h.set_size(0);
+                        h.set_path(&name).map_err(werr)?;
+                        h.set_cksum();
+                        b.append(&h, std::io::empty()).map_err(werr)?;
+                    }
+                    Member::Bytes(bytes) => {
+                        h.set_entry_type(tar::EntryType::Regular);
+                        h.set_mode(0o644);
+                        h.set_size(bytes.len() as u64);
+                        h.set_path(&name).map_err(werr)?;
+                        h.set_cksum();
+                        b.append(&h, &bytes[..]).map_err(werr)?;
+                    }
+                    Member::File(p, size) => {
+                        h.set_entry_type(tar::EntryType::Regular);
+                        h.set_mode(0o644);
+                        h.set_size(size);
+                        h.set_path(&name).map_err(werr)?;
+                        h.set_cksum();
+                        let f = std::fs::File::open(p).at(p)?;
+                        b.append(&h, f).map_err(werr)?;
+                    }
+                }
+            }
+            let w = b.into_inner().map_err(werr)?;
+            let f = w.into_inner().map_err(|e| werr(e.into_error()))?;
+            f.sync_all().map_err(werr)?;
+            tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+            set_mode(out, 0o644)
+        }
+    }
+}
+
+enum Member<'a> {
+    Dir,
+    Bytes(&'a [u8]),
+    File(&'a Path, u64),
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<()> {
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).at(p)
+}
+
+/// Put the staged directory at `out`, replacing an existing output directory.
+fn replace_dir(staged: &Path, out: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(out) {
+        Err(_) => std::fs::rename(staged, out).at(out),
+        Ok(md) if md.is_dir() => {
+            let aside = staging_dir(out).join(format!(".imgslim-old-{}", std::process::id()));
+            std::fs::rename(out, &aside).at(out)?;
+            std::fs::rename(staged, out).at(out)?;
+            std::fs::remove_dir_all(&aside).at(&aside)
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_dir_all(staged);
+            Err(Error::Usage(format!("{}: exists and is not a directory (refusing to replace it with an OCI layout)", out.display())))
+        }
+    }
+}
+
+/// Write bytes to `out` atomically (temp file in the same directory, then rename).
+pub fn write_atomic(out: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = staging_dir(out);
+    let mut tmp = tempfile::Builder::new().prefix(".imgslim-").tempfile_in(&dir).at(&dir)?;
+    tmp.write_all(bytes).at(tmp.path())?;
+    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    Ok(())
+}
