@@ -95,6 +95,12 @@ pub fn read_changeset(reader: impl Read, spool: &mut SpoolWriter, what: &str) ->
                 if target.is_empty() || target.contains(&0) {
                     return Err(bad("symlink with an empty or NUL-containing target".into()));
                 }
+                if climbs_above_root(dir, &target) {
+                    return Err(bad(format!(
+                        "symlink target '{}' climbs above the image root",
+                        String::from_utf8_lossy(&target)
+                    )));
+                }
                 ChangeKind::Leaf(meta, Data::Symlink { target: target.into_owned() })
             }
             EntryType::Link => {
@@ -168,4 +174,26 @@ fn numeric(raw: &[u8], parsed: std::io::Result<u64>, name: &str) -> std::result:
         Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
         Err(e) => Err(format!("bad {name} field: {e}")),
     }
+}
+
+/// Whether a relative symlink target, taken from directory `dir`, goes above the root.
+/// Absolute targets are interpreted inside the image root and are fine.
+fn climbs_above_root(dir: &[u8], target: &[u8]) -> bool {
+    if target.first() == Some(&b'/') {
+        return false;
+    }
+    let mut depth = dir.split(|b| *b == b'/').filter(|c| !c.is_empty()).count() as i64;
+    for c in target.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
 }
