@@ -33,6 +33,8 @@ pub enum Reason {
     Root,
     /// The program interpreter named by PT_INTERP of `of`.
     Interp { of: String },
+    /// The image's standard loader, for a shared library `of` used as a root (it has no PT_INTERP).
+    Loader { of: String },
     /// `name` from DT_NEEDED of `of`.
     Needed { name: String, of: String },
     /// A `glibc-hwcaps/…` (or legacy hwcap subdir) build of `name` needed by `of`: the CPU at run
@@ -52,6 +54,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::Root => write!(f, "root"),
             Reason::Interp { of } => write!(f, "PT_INTERP of {of}"),
+            Reason::Loader { of } => write!(f, "dynamic loader for shared library {of}"),
             Reason::Needed { name, of } => write!(f, "DT_NEEDED {name} of {of}"),
             Reason::HwcapsVariant { name, of } => write!(f, "hwcaps variant of DT_NEEDED {name} of {of}"),
             Reason::Preload { name, source } => write!(f, "preload {name} from {source}"),
@@ -186,8 +189,8 @@ impl<'a> Cx<'a> {
             Some(Ok(i)) => i,
             other => {
                 // Not ELF (script, data) or unreadable: keep the path itself, nothing more.
-                if let Some(Err(ParseError::Malformed(m))) = other {
-                    self.out.warnings.insert(format!("{}: {m}", res.path));
+                if let Some(Err(e @ ParseError::Malformed(_))) = other {
+                    self.out.warnings.insert(format!("{}: {e}", res.path));
                 }
                 for s in &res.symlinks {
                     needs.insert(s.clone());
@@ -203,11 +206,14 @@ impl<'a> Cx<'a> {
             Some(i) => search::flavor_of_interp(i),
             None => search::guess_flavor(self.fs, &info),
         };
-        let interp = info.interp.clone().or_else(|| {
-            // A shared library as root: its process has the image's standard loader. musl needs it
-            // to answer the reserved names; glibc finds ld.so through libc's DT_NEEDED anyway.
-            if info.is_dynamic && flavor == Flavor::Musl { search::default_interp(flavor, &info) } else { None }
-        });
+        // A shared library as root (a plugin, a Python extension): whatever program loads it
+        // uses the image's standard loader path, which we keep as well.
+        let default_interp = if info.interp.is_none() && info.is_dynamic {
+            search::default_interp(flavor, &info).filter(|p| self.fs.is_file(p))
+        } else {
+            None
+        };
+        let interp = info.interp.clone().or(default_interp.clone());
         let mut p = Proc {
             root: root.to_string(),
             flavor,
@@ -233,7 +239,11 @@ impl<'a> Cx<'a> {
         }
 
         if let Some(ip) = &interp {
-            let reason = Reason::Interp { of: res.path.clone() };
+            let reason = if default_interp.is_some() {
+                Reason::Loader { of: res.path.clone() }
+            } else {
+                Reason::Interp { of: res.path.clone() }
+            };
             match self.keep_resolved(&mut p, ip, reason) {
                 Some(c) => match self.elf(&c) {
                     Some(Ok(ii)) => {
