@@ -304,7 +304,8 @@ fn musl_alpine_every_elf_matches_ld_musl_list() {
     }
     assert!(Path::new(ALPINE).exists(), "{ALPINE} missing");
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+    let root = &tmp.path().join("root"); // sources for synthetic objects go to ../src
+    std::fs::create_dir(root).unwrap();
     let st = Command::new("tar").arg("-xzf").arg(ALPINE).arg("-C").arg(root).status().unwrap();
     assert!(st.success());
     let files = dynamic_elfs(root);
@@ -327,6 +328,46 @@ fn musl_alpine_every_elf_matches_ld_musl_list() {
     assert_eq!(c.kept["/lib/ld-musl-x86_64.so.1"].reason.to_string(), "PT_INTERP of /bin/busybox");
     assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
     assert_eq!(c.per_root["/bin/busybox"].len(), 2, "{:?}", c.per_root);
+
+    // Synthetic musl objects (no libc, so any toolchain can build them): RUNPATH is inherited
+    // like RPATH in musl, and /etc/ld-musl-x86_64.path replaces the default dirs.
+    if !need("gcc") {
+        return;
+    }
+    let nolibc = ["-nostdlib", "-Wl,--no-as-needed"];
+    lib(root, "/opt/deep/libdeep.so", "deep", &[], &nolibc);
+    lib(root, "/app/lib/liba.so", "a", &["deep"], &[&nolibc[..], &["-L", root.join("opt/deep").to_str().unwrap(), "-ldeep"]].concat());
+    lib(root, "/opt/mpath/libp.so", "p", &[], &nolibc);
+    let rpl = format!("-Wl,-rpath-link,{}", root.join("opt/deep").display());
+    let exe = |out: &str, calls: &[&str], extra: &[&str]| {
+        let args = [&nolibc[..], &["-Wl,--dynamic-linker=/lib/ld-musl-x86_64.so.1", "-Wl,-e,main", &rpl], extra].concat();
+        prog(root, out, calls, &args);
+    };
+    let la = root.join("app/lib");
+    exe("/app/bin/runpath", &["a"], &["-L", la.to_str().unwrap(), "-la", "-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib:/opt/deep"]);
+    exe("/app/bin/mpath", &["p"], &["-L", root.join("opt/mpath").to_str().unwrap(), "-lp"]);
+    write(&root.join("etc/ld-musl-x86_64.path"), "/opt/mpath\n/lib:/usr/lib\n");
+    let roots = vec!["/app/bin/runpath".to_string(), "/app/bin/mpath".to_string()];
+    let c = closure(&fs, &roots, &ClosureOptions::default());
+    assert!(c.per_root["/app/bin/runpath"].contains("/opt/deep/libdeep.so"), "musl inherits RUNPATH: {c:#?}");
+    assert!(c.per_root["/app/bin/mpath"].contains("/opt/mpath/libp.so"), "{c:#?}");
+    assert!(c.per_root["/app/bin/mpath"].contains("/etc/ld-musl-x86_64.path"));
+    assert!(c.unresolved.is_empty(), "{:?}", c.unresolved);
+    let listings = chroot_list(root, "/lib/ld-musl-x86_64.so.1", &roots);
+    for f in &roots {
+        let l = &listings[f];
+        assert!(l.missing.is_empty(), "{f}: {}", l.raw);
+        assert!(l.paths.len() >= 2, "{f}: {}", l.raw);
+        for p in &l.paths {
+            let canon = fs.resolve(p).unwrap().path;
+            assert!(c.per_root[f].contains(&canon), "{f}: ld-musl loads {p}, closure lacks it\n{}", l.raw);
+        }
+    }
+    // Without the path file entry the library is not found, by either side.
+    write(&root.join("etc/ld-musl-x86_64.path"), "/lib:/usr/lib\n");
+    let c = closure(&fs, &roots[1..], &ClosureOptions::default());
+    assert_eq!(c.unresolved.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["libp.so"]);
+    assert_eq!(chroot_list(root, "/lib/ld-musl-x86_64.so.1", &roots[1..])["/app/bin/mpath"].missing, ["libp.so"]);
 }
 
 // ---------------------------------------------------------------- synthetic trees (gcc)
@@ -429,11 +470,19 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     prog(&root, "/app/bin/evil", &["evil"], &["-L", outside.to_str().unwrap(), "-levil", "-Wl,-rpath,/app/evil"]);
     prog(&root, "/app/bin/evil2", &["evil"], &["-L", outside.to_str().unwrap(), "-levil", "-Wl,-rpath,/app/evil2"]);
 
+    // A candidate for another machine comes first in RPATH: glibc skips it, keeps searching.
+    let deep = std::fs::read(r("/opt/deep/libdeep.so")).unwrap();
+    let mut wrong = deep.clone();
+    wrong[18..20].copy_from_slice(&183u16.to_le_bytes()); // e_machine = EM_AARCH64
+    std::fs::create_dir_all(r("/opt/wrong")).unwrap();
+    std::fs::write(r("/opt/wrong/libdeep.so"), &wrong).unwrap();
+    prog(&root, "/app/bin/wrong", &["deep"], &["-L", &rs("/opt/deep"), "-ldeep", "-Wl,--disable-new-dtags", "-Wl,-rpath,/opt/wrong:/opt/deep"]);
+
     // ld.so.cache for the real loader (the oracle); our side reads ld.so.conf instead.
     sh(Command::new("ldconfig").arg("-r").arg(&root));
 
     let fs = HostDir::new(&root);
-    let roots: Vec<String> = ["/app/bin/rpath", "/app/bin/runpath", "/usr/bin/conf", "/usr/bin/hw", "/app/bin/evil", "/app/bin/evil2"]
+    let roots: Vec<String> = ["/app/bin/rpath", "/app/bin/runpath", "/usr/bin/conf", "/usr/bin/hw", "/app/bin/evil", "/app/bin/evil2", "/app/bin/wrong"]
         .map(String::from)
         .to_vec();
     let c = closure(&fs, &roots, &ClosureOptions::default());
@@ -461,6 +510,20 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     assert_eq!(elf::parse(&fs.read("/app/evil/libevil.so").unwrap()).unwrap().soname.as_deref(), Some("libevil-inside.so"));
     assert!(unresolved("/app/bin/evil2", "libevil.so"), "absolute link must not reach the host: {c:#?}");
     assert!(c.kept.keys().all(|k| !k.contains(tmp.path().to_str().unwrap())));
+
+    assert!(has("/app/bin/wrong", "/opt/deep/libdeep.so"), "wrong-machine candidate must be skipped");
+    assert!(!has("/app/bin/wrong", "/opt/wrong/libdeep.so"));
+
+    // LD_LIBRARY_PATH from the image Env fixes the RUNPATH case; /etc/ld.so.preload is honoured.
+    write(&r("/etc/ld.so.preload"), "/opt/conf/lib/libconf.so\n");
+    let opts = ClosureOptions { ld_library_path: Some("/nonexistent::/opt/deep".into()), ..Default::default() };
+    let c2 = closure(&fs, &["/app/bin/runpath".to_string()], &opts);
+    assert!(c2.per_root["/app/bin/runpath"].contains("/opt/deep/libdeep.so"));
+    assert!(c2.unresolved.is_empty(), "{:?}", c2.unresolved);
+    assert_eq!(c2.preload_file, ["/opt/conf/lib/libconf.so"]);
+    assert_eq!(c2.kept["/opt/conf/lib/libconf.so"].reason.to_string(), "preload /opt/conf/lib/libconf.so from /etc/ld.so.preload");
+    assert_eq!(c2.kept["/etc/ld.so.preload"].reason.to_string(), "loader configuration read by /lib64/ld-linux-x86-64.so.2");
+    std::fs::remove_file(r("/etc/ld.so.preload")).unwrap();
 
     // Oracle: the real loader in a chroot of this tree agrees (only where it can run: root).
     if need_root() {
