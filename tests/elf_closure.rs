@@ -478,11 +478,19 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     std::fs::write(r("/opt/wrong/libdeep.so"), &wrong).unwrap();
     prog(&root, "/app/bin/wrong", &["deep"], &["-L", &rs("/opt/deep"), "-ldeep", "-Wl,--disable-new-dtags", "-Wl,-rpath,/opt/wrong:/opt/deep"]);
 
+    // `..` after a directory symlink is physical: /app2/lib -> /opt/real/lib, so
+    // /app2/lib/../x is /opt/real/x (lexically it would be the nonexistent /app2/x).
+    lib(&root, "/opt/real/x/libq.so", "q", &[], &[]);
+    std::fs::create_dir_all(r("/opt/real/lib")).unwrap();
+    std::fs::create_dir_all(r("/app2")).unwrap();
+    std::os::unix::fs::symlink("/opt/real/lib", r("/app2/lib")).unwrap();
+    prog(&root, "/app/bin/dotdot", &["q"], &["-L", &rs("/opt/real/x"), "-lq", "-Wl,-rpath,/app2/lib/../x"]);
+
     // ld.so.cache for the real loader (the oracle); our side reads ld.so.conf instead.
     sh(Command::new("ldconfig").arg("-r").arg(&root));
 
     let fs = HostDir::new(&root);
-    let roots: Vec<String> = ["/app/bin/rpath", "/app/bin/runpath", "/usr/bin/conf", "/usr/bin/hw", "/app/bin/evil", "/app/bin/evil2", "/app/bin/wrong"]
+    let roots: Vec<String> = ["/app/bin/rpath", "/app/bin/runpath", "/usr/bin/conf", "/usr/bin/hw", "/app/bin/evil", "/app/bin/evil2", "/app/bin/wrong", "/app/bin/dotdot"]
         .map(String::from)
         .to_vec();
     let c = closure(&fs, &roots, &ClosureOptions::default());
@@ -511,6 +519,8 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     assert!(unresolved("/app/bin/evil2", "libevil.so"), "absolute link must not reach the host: {c:#?}");
     assert!(c.kept.keys().all(|k| !k.contains(tmp.path().to_str().unwrap())));
 
+    assert!(has("/app/bin/dotdot", "/opt/real/x/libq.so"), "physical ..: {c:#?}");
+    assert!(has("/app/bin/dotdot", "/app2/lib"), "the directory symlink on the way is kept");
     assert!(has("/app/bin/wrong", "/opt/deep/libdeep.so"), "wrong-machine candidate must be skipped");
     assert!(!has("/app/bin/wrong", "/opt/wrong/libdeep.so"));
 

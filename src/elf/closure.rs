@@ -6,7 +6,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use super::parse::{self, ElfInfo, ParseError};
-use super::rootfs::{dirname, normalize, Node, RootFs};
+use super::rootfs::{dirname, join_path, Node, RootFs};
 use super::search::{self, Flavor};
 
 /// Inputs from the image config that change what the loader does.
@@ -499,13 +499,13 @@ impl<'a> Cx<'a> {
                 }
                 if glibc {
                     for sub in self.hwcaps(d).iter() {
-                        let path = normalize(&format!("{d}/{sub}/{name}"));
+                        let path = join_path(&join_path(d, sub), name);
                         if let Cand::Ok(c) = self.open_candidate(p, &path, true) {
                             variants.push((path, c));
                         }
                     }
                 }
-                let path = normalize(&format!("{d}/{name}"));
+                let path = join_path(d, name);
                 match self.open_candidate(p, &path, glibc) {
                     Cand::Ok(c) => break 'search Ok(self.add_obj(p, &path, c, req, name, reason.clone())),
                     Cand::Fatal(w) => break 'search Err(w),
@@ -581,7 +581,7 @@ impl<'a> Cx<'a> {
                 names.extend(c.info.soname.clone());
             }
         }
-        p.objs.push(Obj { path: normalize(path), canonical: c.canonical.clone(), info: c.info, loader: req, names });
+        p.objs.push(Obj { path: path.to_string(), canonical: c.canonical.clone(), info: c.info, loader: req, names });
         let i = p.objs.len() - 1;
         p.by_canonical.insert(c.canonical, i);
         p.queue.push_back(i);

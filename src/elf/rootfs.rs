@@ -147,12 +147,23 @@ pub fn normalize(path: &str) -> String {
     join(&cur)
 }
 
-/// Parent directory of an absolute path (`/` for `/x` and `/`).
+/// Parent directory of a path, textually (like the loaders' `strrchr(path, '/')`): `..` is
+/// kept, because after a symlink the kernel resolves `..` physically, not lexically.
+/// `/` for `/x` and `/`.
 pub fn dirname(path: &str) -> String {
-    let n = normalize(path);
-    match n.rfind('/') {
+    let t = path.trim_end_matches('/');
+    match t.rfind('/') {
         Some(0) | None => "/".to_string(),
-        Some(i) => n[..i].to_string(),
+        Some(i) => t[..i].to_string(),
+    }
+}
+
+/// `dir` + `/` + `name` without doubling the slash.
+pub fn join_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
     }
 }
 
@@ -309,5 +320,7 @@ mod tests {
         assert_eq!(dirname("/usr/bin/x"), "/usr/bin");
         assert_eq!(dirname("/x"), "/");
         assert_eq!(dirname("/"), "/");
+        assert_eq!(dirname("/a/b/../c"), "/a/b/..");
+        assert_eq!(join_path("/", "x"), "/x");
     }
 }

@@ -1,7 +1,7 @@
 //! Loader configuration inside an image: which loader (glibc or musl), its default search
 //! directories, `/etc/ld.so.conf` (with includes), musl's `.path` file, and `$TOKEN` expansion.
 use super::parse::ElfInfo;
-use super::rootfs::{dirname, normalize, Node, RootFs};
+use super::rootfs::{dirname, join_path, normalize, Node, RootFs};
 
 /// Which dynamic loader semantics apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -217,12 +217,15 @@ pub fn expand_musl(s: &str, origin: &str) -> Option<String> {
     Some(out)
 }
 
-/// Make a search-path element absolute (relative elements are relative to the cwd).
+/// Make a search-path element absolute (relative elements are relative to the cwd). No
+/// lexical `..` folding: the kernel resolves `..` after symlinks physically ([`RootFs::resolve`]).
 pub fn absolutize(p: &str, cwd: &str) -> String {
+    let t = p.trim_end_matches('/');
+    let p = if t.is_empty() && p.starts_with('/') { "/" } else { t };
     if p.starts_with('/') {
-        normalize(p)
+        p.to_string()
     } else {
-        normalize(&format!("{cwd}/{p}"))
+        join_path(cwd, p)
     }
 }
 
