@@ -486,6 +486,10 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     std::os::unix::fs::symlink("/opt/real/lib", r("/app2/lib")).unwrap();
     prog(&root, "/app/bin/dotdot", &["q"], &["-L", &rs("/opt/real/x"), "-lq", "-Wl,-rpath,/app2/lib/../x"]);
 
+    // Static and static-pie executables need nothing, not even the loader.
+    prog(&root, "/app/bin/static", &[], &["-static"]);
+    prog(&root, "/app/bin/static-pie", &[], &["-static-pie"]);
+
     // ld.so.cache for the real loader (the oracle); our side reads ld.so.conf instead.
     sh(Command::new("ldconfig").arg("-r").arg(&root));
 
@@ -519,13 +523,17 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     assert!(unresolved("/app/bin/evil2", "libevil.so"), "absolute link must not reach the host: {c:#?}");
     assert!(c.kept.keys().all(|k| !k.contains(tmp.path().to_str().unwrap())));
 
+    let cs = closure(&fs, &["/app/bin/static".into(), "/app/bin/static-pie".into()], &ClosureOptions::default());
+    assert_eq!(cs.kept.keys().collect::<Vec<_>>(), ["/app/bin/static", "/app/bin/static-pie"], "{cs:#?}");
+    assert!(elf::parse(&fs.read("/app/bin/static-pie").unwrap()).unwrap().is_pie());
+
     assert!(has("/app/bin/dotdot", "/opt/real/x/libq.so"), "physical ..: {c:#?}");
     assert!(has("/app/bin/dotdot", "/app2/lib"), "the directory symlink on the way is kept");
     assert!(has("/app/bin/wrong", "/opt/deep/libdeep.so"), "wrong-machine candidate must be skipped");
     assert!(!has("/app/bin/wrong", "/opt/wrong/libdeep.so"));
 
     // LD_LIBRARY_PATH from the image Env fixes the RUNPATH case; /etc/ld.so.preload is honoured.
-    write(&r("/etc/ld.so.preload"), "/opt/conf/lib/libconf.so\n");
+    write(&r("/etc/ld.so.preload"), "# comment /opt/deep/libdeep.so\n/opt/conf/lib/libconf.so # trailing\n");
     let opts = ClosureOptions { ld_library_path: Some("/nonexistent::/opt/deep".into()), ..Default::default() };
     let c2 = closure(&fs, &["/app/bin/runpath".to_string()], &opts);
     assert!(c2.per_root["/app/bin/runpath"].contains("/opt/deep/libdeep.so"));

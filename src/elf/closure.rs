@@ -208,7 +208,8 @@ impl<'a> Cx<'a> {
         };
         // A shared library as root (a plugin, a Python extension): whatever program loads it
         // uses the image's standard loader path, which we keep as well.
-        let default_interp = if info.interp.is_none() && info.is_dynamic {
+        // A static-pie executable (no PT_INTERP, DF_1_PIE) needs no loader at all.
+        let default_interp = if info.interp.is_none() && info.is_dynamic && !info.is_pie() {
             search::default_interp(flavor, &info).filter(|p| self.fs.is_file(p))
         } else {
             None
@@ -233,9 +234,9 @@ impl<'a> Cx<'a> {
         p.objs.push(Obj { path: res.path.clone(), canonical: res.path.clone(), info: info.clone(), loader: None, names: Vec::new() });
         p.by_canonical.insert(res.path.clone(), 0);
 
-        if !info.is_dynamic && info.interp.is_none() {
+        if interp.is_none() && info.needed.is_empty() {
             self.finish(p);
-            return; // static: needs nothing else
+            return; // static or static-pie: needs nothing else
         }
 
         if let Some(ip) = &interp {
@@ -283,8 +284,13 @@ impl<'a> Cx<'a> {
         }
         if flavor == Flavor::Glibc && interp.is_some() {
             if let Some(b) = self.fs.read("/etc/ld.so.preload") {
-                let text = String::from_utf8_lossy(&b).into_owned();
-                // The loader splits on whitespace and ':'; '#' is not a comment for it.
+                // Like rtld.c: '#' starts a comment to end of line; entries are separated by
+                // whitespace or ':'.
+                let text: String = String::from_utf8_lossy(&b)
+                    .lines()
+                    .map(|l| l.split('#').next().unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 for e in text.split([' ', '\t', '\n', ':']).filter(|s| !s.is_empty()) {
                     if !self.out.preload_file.iter().any(|x| x == e) {
                         self.out.preload_file.push(e.to_string());
@@ -360,7 +366,7 @@ impl<'a> Cx<'a> {
                 continue;
             }
             // Already loaded under this name or DT_SONAME? Then nothing is opened.
-            if let Some(i) = p.objs.iter().position(|o| o.names.iter().any(|x| *x == n)) {
+            if let Some(i) = p.objs.iter().position(|o| o.names.contains(&n)) {
                 return Ok(i);
             }
             let dirs = self.glibc_search_dirs(p, req);

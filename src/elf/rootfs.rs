@@ -229,9 +229,7 @@ impl RootFs for HostDir {
 
 /// O_NOFOLLOW without a libc dependency (value is per-arch in Linux's uapi headers).
 const fn libc_o_nofollow() -> i32 {
-    if cfg!(any(target_arch = "aarch64", target_arch = "arm")) {
-        0o100000
-    } else if cfg!(any(target_arch = "powerpc", target_arch = "powerpc64")) {
+    if cfg!(any(target_arch = "aarch64", target_arch = "arm", target_arch = "powerpc", target_arch = "powerpc64")) {
         0o100000
     } else {
         0o400000 // x86, x86_64, riscv, s390x, loongarch
