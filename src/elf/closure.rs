@@ -72,6 +72,13 @@ pub struct Kept {
     pub root: String,
 }
 
+impl fmt::Display for Kept {
+    /// e.g. `DT_NEEDED libssl.so.3 of /usr/bin/python3.11 (root: /usr/bin/python3)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (root: {})", self.reason, self.root)
+    }
+}
+
 /// A dependency the loader would fail on (or that we could not read). Never silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Unresolved {
