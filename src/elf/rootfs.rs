@@ -34,6 +34,11 @@ pub struct Resolved {
 }
 
 /// A read-only image root. Paths are absolute inside the root.
+///
+/// Implement the three primitives; use the provided methods (`resolve`, `read`, `is_file`,
+/// `read_dir`), which follow symlinks chroot-style on top of them. The primitives are only ever
+/// called by this module with canonical paths: absolute, no `.`/`..`, no symlink in any parent
+/// (the last component may be a symlink for `lstat`). `lstat("/")` must return `Node::Dir`.
 pub trait RootFs {
     /// `lstat` of a canonical path (no symlinks in the parents). `None` if absent.
     fn lstat(&self, canonical: &str) -> Option<Node>;
@@ -182,8 +187,9 @@ impl HostDir {
         &self.root
     }
     fn host(&self, canonical: &str) -> PathBuf {
-        // `canonical` has no `..` and no symlinks (see the trait contract), so this stays inside.
-        self.root.join(canonical.trim_start_matches('/'))
+        // Per the trait contract `canonical` has no `..` and no symlinked parents. Fold `..`
+        // lexically anyway, so a caller breaking the contract still cannot climb out of the root.
+        self.root.join(normalize(canonical).trim_start_matches('/'))
     }
 }
 
@@ -320,5 +326,32 @@ mod tests {
         assert_eq!(dirname("/"), "/");
         assert_eq!(dirname("/a/b/../c"), "/a/b/..");
         assert_eq!(join_path("/", "x"), "/x");
+    }
+}
+
+#[cfg(test)]
+mod hostdir_tests {
+    use super::*;
+
+    #[test]
+    fn hostdir_never_leaves_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(tmp.path().join("secret"), "host").unwrap();
+        std::fs::write(root.join("secret"), "inside").unwrap();
+        std::os::unix::fs::symlink("../../../../secret", root.join("etc/rel")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret"), root.join("etc/abs")).unwrap();
+        let fs = HostDir::new(&root);
+        assert_eq!(fs.read("/etc/rel").unwrap(), b"inside");
+        let r = fs.resolve("/etc/rel").unwrap();
+        assert_eq!((r.path.as_str(), r.symlinks), ("/secret", vec!["/etc/rel".to_string()]));
+        // The absolute target names a host path; inside the root it does not exist.
+        assert!(fs.resolve("/etc/abs").is_none());
+        assert!(fs.read("/../secret").unwrap() == b"inside");
+        // Even the raw primitives fold `..` inside the root.
+        assert_eq!(fs.read_file("/../secret").unwrap(), b"inside");
+        assert_eq!(fs.lstat("/"), Some(Node::Dir));
+        assert_eq!(fs.read_dir("/etc"), ["abs", "rel"]);
     }
 }

@@ -392,3 +392,50 @@ mod tests {
         assert_eq!(expand_musl("$LIB/x", "/b"), None);
     }
 }
+
+#[cfg(test)]
+mod conf_tests {
+    use super::*;
+    use crate::elf::HostDir;
+
+    #[test]
+    fn ld_so_conf_includes_globs_and_syntax() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = |p: &str, s: &str| {
+            let p = tmp.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, s).unwrap();
+        };
+        w("etc/ld.so.conf", "/first\ninclude /etc/ld.so.conf.d/*.conf other/*.conf\n  # comment\n/last/ # trailing\n");
+        w("etc/ld.so.conf.d/b.conf", "/b\n/usr/lib=libc5\nhwcap 0 nosegneg\n");
+        w("etc/ld.so.conf.d/a.conf", "/a\ninclude ../nested.conf\n");
+        w("etc/ld.so.conf.d/.hidden.conf", "/hidden\n");
+        w("etc/ld.so.conf.d/c.txt", "/not-conf\n");
+        w("etc/nested.conf", "/nested\n/first\n");
+        w("etc/other/x.conf", "relative/ignored\n/x\n");
+        w("etc/loop.conf", "include loop.conf\n");
+        let fs = HostDir::new(tmp.path());
+        assert_eq!(ld_so_conf_dirs(&fs), ["/first", "/a", "/nested", "/b", "/usr/lib", "/x", "/last"]);
+        // An include loop terminates.
+        w("etc/ld.so.conf", "include loop.conf\n/y\n");
+        assert_eq!(ld_so_conf_dirs(&fs), ["/y"]);
+        // No ld.so.conf at all: nothing.
+        std::fs::remove_file(tmp.path().join("etc/ld.so.conf")).unwrap();
+        assert!(ld_so_conf_dirs(&fs).is_empty());
+    }
+
+    #[test]
+    fn musl_path_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = HostDir::new(tmp.path());
+        let (d, f) = musl_sys_path(&fs, "/lib/ld-musl-x86_64.so.1", "x86_64");
+        assert_eq!((d, f), (vec!["/lib".to_string(), "/usr/local/lib".into(), "/usr/lib".into()], None));
+        std::fs::create_dir_all(tmp.path().join("etc")).unwrap();
+        std::fs::write(tmp.path().join("etc/ld-musl-x86_64.path"), "").unwrap();
+        assert_eq!(musl_sys_path(&fs, "/lib/ld-musl-x86_64.so.1", "x86_64").0, Vec::<String>::new(), "empty file: empty path");
+        // Prefix is the loader path minus two components.
+        std::fs::create_dir_all(tmp.path().join("opt/m/etc")).unwrap();
+        std::fs::write(tmp.path().join("opt/m/etc/ld-musl-x86_64.path"), "/p1:/p2\n/p3").unwrap();
+        assert_eq!(musl_sys_path(&fs, "/opt/m/lib/ld-musl-x86_64.so.1", "x86_64").0, ["/p1", "/p2", "/p3"]);
+    }
+}
