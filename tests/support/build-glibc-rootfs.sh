@@ -9,10 +9,15 @@ parent=$1; key=$2; shift 2
 final="$parent/$key"
 [ -f "$final/.imgslim-complete" ] && exit 0
 mkdir -p "$parent"
+# Several tests (or test processes) may ask at once: build once, the others wait.
+exec 9>"$parent/.$key.lock"
+flock 9
+[ -f "$final/.imgslim-complete" ] && exit 0
+rm -rf "$final" # a leftover without the completion marker
 tmp=$(mktemp -d "$parent/.build-$key.XXXXXX")
 cleanup() {
     umount "$tmp/proc" 2>/dev/null || true
-    rm -rf "$tmp"
+    rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
 debootstrap --variant=minbase bookworm "$tmp" http://deb.debian.org/debian >"$parent/$key.debootstrap.log" 2>&1 \
@@ -25,5 +30,5 @@ if [ $# -gt 0 ]; then
     umount "$tmp/proc"
 fi
 touch "$tmp/.imgslim-complete"
-mv "$tmp" "$final"
+mv -T "$tmp" "$final"
 trap - EXIT
