@@ -469,6 +469,9 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     lib(&root, "/opt/hw/libhw.so", "hw", &[], &[]);
     lib(&root, "/opt/hw/glibc-hwcaps/x86-64-v3/libhw.so", "hw", &[], &[]);
     prog(&root, "/usr/bin/hw", &["hw"], &["-L", &rs("/opt/hw"), "-lhw", "-Wl,-rpath,/opt/hw"]);
+    // Only an x86-64-v2 build, no baseline: loads on v2+ CPUs only. Kept, with a warning.
+    lib(&root, "/opt/hwonly/glibc-hwcaps/x86-64-v2/libhwo.so", "hwo", &[], &[]);
+    prog(&root, "/usr/bin/hwonly", &["hwo"], &["-L", &rs("/opt/hwonly/glibc-hwcaps/x86-64-v2"), "-lhwo", "-Wl,-rpath,/opt/hwonly"]);
 
     // Hostile symlinks: a relative one climbing out of the root, an absolute one naming a host
     // path. Both must resolve inside the root.
@@ -498,6 +501,20 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     std::os::unix::fs::symlink("/opt/real/lib", r("/app2/lib")).unwrap();
     prog(&root, "/app/bin/dotdot", &["q"], &["-L", &rs("/opt/real/x"), "-lq", "-Wl,-rpath,/app2/lib/../x"]);
 
+    // Dynamic string tokens: $ORIGIN inside DT_NEEDED itself, $LIB and $PLATFORM in RPATH
+    // (Debian's glibc expands $LIB to lib/x86_64-linux-gnu; $PLATFORM depends on the CPU).
+    lib(&root, "/app/lib/libo.so", "o", &[], &["-Wl,-soname,$ORIGIN/../lib/libo.so"]);
+    lib(&root, "/opt/lib/x86_64-linux-gnu/libl.so", "l", &[], &[]);
+    lib(&root, "/opt/p/x86_64/libpl.so", "pl", &[], &[]);
+    // glibc 2.36 expands $PLATFORM to "haswell" on AVX2 CPUs, "x86_64" on older ones.
+    lib(&root, "/opt/p/haswell/libpl.so", "pl", &[], &[]);
+    prog(&root, "/app/bin/dst", &["o", "l", "pl"], &[
+        "-L", &rs("/app/lib"), "-lo",
+        "-L", &rs("/opt/lib/x86_64-linux-gnu"), "-ll",
+        "-L", &rs("/opt/p/x86_64"), "-lpl",
+        "-Wl,--disable-new-dtags", "-Wl,-rpath,/opt/$LIB:/opt/p/${PLATFORM}",
+    ]);
+
     // Static and static-pie executables need nothing, not even the loader.
     prog(&root, "/app/bin/static", &[], &["-static"]);
     prog(&root, "/app/bin/static-pie", &[], &["-static-pie"]);
@@ -506,7 +523,7 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     sh(Command::new("ldconfig").arg("-r").arg(&root));
 
     let fs = HostDir::new(&root);
-    let roots: Vec<String> = ["/app/bin/rpath", "/app/bin/runpath", "/usr/bin/conf", "/usr/bin/hw", "/app/bin/evil", "/app/bin/evil2", "/app/bin/wrong", "/app/bin/dotdot"]
+    let roots: Vec<String> = ["/app/bin/rpath", "/app/bin/runpath", "/usr/bin/conf", "/usr/bin/hw", "/app/bin/evil", "/app/bin/evil2", "/app/bin/wrong", "/app/bin/dotdot", "/app/bin/dst", "/usr/bin/hwonly"]
         .map(String::from)
         .to_vec();
     let c = closure(&fs, &roots, &ClosureOptions::default());
@@ -527,6 +544,8 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     assert!(has("/usr/bin/hw", "/opt/hw/libhw.so"));
     assert!(has("/usr/bin/hw", "/opt/hw/glibc-hwcaps/x86-64-v3/libhw.so"));
     assert!(c.kept["/opt/hw/glibc-hwcaps/x86-64-v3/libhw.so"].reason.to_string().starts_with("hwcaps variant"));
+    assert!(has("/usr/bin/hwonly", "/opt/hwonly/glibc-hwcaps/x86-64-v2/libhwo.so"));
+    assert!(c.warnings.iter().any(|w| w.starts_with("libhwo.so (needed by /usr/bin/hwonly): only CPU-specific builds")), "{:?}", c.warnings);
 
     // Hostile: the relative link lands on the in-root copy, the absolute one on nothing.
     assert!(has("/app/bin/evil", "/outside/libevil.so"));
@@ -540,6 +559,9 @@ fn synthetic_rpath_runpath_conf_hwcaps_hostile() {
     assert!(elf::parse(&fs.read("/app/bin/static-pie").unwrap()).unwrap().is_pie());
 
     assert!(has("/app/bin/dotdot", "/opt/real/x/libq.so"), "physical ..: {c:#?}");
+    for l in ["/app/lib/libo.so", "/opt/lib/x86_64-linux-gnu/libl.so", "/opt/p/x86_64/libpl.so", "/opt/p/haswell/libpl.so"] {
+        assert!(has("/app/bin/dst", l), "token expansion: {l} missing: {:#?}", c.per_root["/app/bin/dst"]);
+    }
     assert!(has("/app/bin/dotdot", "/app2/lib"), "the directory symlink on the way is kept");
     assert!(has("/app/bin/wrong", "/opt/deep/libdeep.so"), "wrong-machine candidate must be skipped");
     assert!(!has("/app/bin/wrong", "/opt/wrong/libdeep.so"));

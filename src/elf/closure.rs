@@ -360,44 +360,51 @@ impl<'a> Cx<'a> {
         let req_origin = req.map(|r| Self::origin(p, r)).unwrap_or_else(|| self.opts.cwd.clone());
         // DT_NEEDED itself may contain tokens.
         let names = if name.contains('$') { search::expand_glibc(name, &req_origin, &main) } else { vec![name.to_string()] };
-        let mut why = "not found".to_string();
+        // Several expansions ($LIB/$PLATFORM alternatives): which one applies depends on the
+        // image's glibc and the CPU, so every one that loads is kept; the first is the answer.
+        let mut first: Option<Result<usize, String>> = None;
         for n in names {
-            if n.contains('/') {
-                let path = search::absolutize(&n, &self.opts.cwd);
-                match self.open_candidate(p, &path, true) {
-                    Cand::Ok(c) => return Ok(self.add_obj(p, &path, c, req, &n, reason)),
-                    Cand::Fatal(w) => return Err(w),
-                    Cand::Skip(w) => why = w,
-                    Cand::Absent => {}
-                }
-                continue;
-            }
-            // Already loaded under this name or DT_SONAME? Then nothing is opened.
-            if let Some(i) = p.objs.iter().position(|o| o.names.contains(&n)) {
-                return Ok(i);
-            }
-            let dirs = self.glibc_search_dirs(p, req);
-            match self.search_dirs(p, &n, &dirs, req, true, &reason) {
-                Ok(i) => return Ok(i),
-                Err(w) => why = w,
+            let r = self.lookup_glibc_one(p, &n, req, reason.clone());
+            match (&first, &r) {
+                (None, _) | (Some(Err(_)), Ok(_)) => first = Some(r),
+                _ => {}
             }
         }
-        Err(why)
+        first.unwrap_or_else(|| Err("not found".into()))
+    }
+
+    fn lookup_glibc_one(&mut self, p: &mut Proc, n: &str, req: Option<usize>, reason: Reason) -> Result<usize, String> {
+        if n.contains('/') {
+            let path = search::absolutize(n, &self.opts.cwd);
+            return match self.open_candidate(p, &path, true) {
+                Cand::Ok(c) => Ok(self.add_obj(p, &path, c, req, n, reason)),
+                Cand::Fatal(w) | Cand::Skip(w) => Err(w),
+                Cand::Absent => Err("not found".into()),
+            };
+        }
+        // Already loaded under this name or DT_SONAME? Then nothing is opened.
+        if let Some(i) = p.objs.iter().position(|o| o.names.iter().any(|x| x == n)) {
+            return Ok(i);
+        }
+        let groups = self.glibc_search_dirs(p, req);
+        self.search_dirs(p, n, &groups, req, true, &reason)
     }
 
     /// glibc `_dl_map_object` search order for a lookup from `req`.
-    fn glibc_search_dirs(&mut self, p: &Proc, req: Option<usize>) -> Vec<String> {
+    fn glibc_search_dirs(&mut self, p: &Proc, req: Option<usize>) -> Vec<Vec<String>> {
         let main = p.main_info.clone();
         let cwd = self.opts.cwd.clone();
-        let mut dirs: Vec<String> = Vec::new();
-        let push = |dirs: &mut Vec<String>, list: &[String], origin: &str| {
+        // One group per path element: its token expansions are alternatives (see search_dirs).
+        let mut dirs: Vec<Vec<String>> = Vec::new();
+        let push = |dirs: &mut Vec<Vec<String>>, list: &[String], origin: &str| {
             for s in list {
                 for el in s.split(':') {
                     if el.is_empty() {
                         continue;
                     }
-                    for e in search::expand_glibc(el, origin, &main) {
-                        dirs.push(search::absolutize(&e, &cwd));
+                    let g: Vec<String> = search::expand_glibc(el, origin, &main).iter().map(|e| search::absolutize(e, &cwd)).collect();
+                    if !g.is_empty() {
+                        dirs.push(g);
                     }
                 }
             }
@@ -426,8 +433,9 @@ impl<'a> Cx<'a> {
             let origin = dirname(&p.objs[0].path);
             for el in llp.split([':', ';']) {
                 let el = if el.is_empty() { "." } else { el };
-                for e in search::expand_glibc(el, &origin, &main) {
-                    dirs.push(search::absolutize(&e, &cwd));
+                let g: Vec<String> = search::expand_glibc(el, &origin, &main).iter().map(|e| search::absolutize(e, &cwd)).collect();
+                if !g.is_empty() {
+                    dirs.push(g);
                 }
             }
         }
@@ -447,8 +455,8 @@ impl<'a> Cx<'a> {
                     c
                 }
             };
-            dirs.extend(conf.iter().cloned());
-            dirs.extend(search::glibc_default_dirs(&main));
+            dirs.extend(conf.iter().map(|d| vec![d.clone()]));
+            dirs.extend(search::glibc_default_dirs(&main).into_iter().map(|d| vec![d]));
         }
         dirs
     }
@@ -496,19 +504,28 @@ impl<'a> Cx<'a> {
             }
             _ => dirs.extend(["/lib", "/usr/local/lib", "/usr/lib"].map(String::from)),
         }
-        self.search_dirs(p, name, &dirs, req, false, &reason)
+        let groups: Vec<Vec<String>> = dirs.into_iter().map(|d| vec![d]).collect();
+        self.search_dirs(p, name, &groups, req, false, &reason)
     }
 
-    /// Search `dirs` for `name`. glibc: skip incompatible candidates and keep every hwcaps variant
-    /// seen up to the baseline. musl: the first existing file wins, whatever it is.
-    fn search_dirs(&mut self, p: &mut Proc, name: &str, dirs: &[String], req: Option<usize>, glibc: bool, reason: &Reason) -> Result<usize, String> {
+    /// Search `groups` of directories for `name`. A group is one search-path element; several
+    /// entries in a group are its token alternatives (`$PLATFORM` is `haswell` or `x86_64`
+    /// depending on the CPU, `$LIB` on the distro). Every candidate that some CPU could load is
+    /// kept: hwcaps subdirs (glibc) and alternatives. The search stops at the first group where
+    /// every alternative has the file. glibc skips incompatible files; musl takes the first file
+    /// it can open.
+    fn search_dirs(&mut self, p: &mut Proc, name: &str, groups: &[Vec<String>], req: Option<usize>, glibc: bool, reason: &Reason) -> Result<usize, String> {
         let mut why = "not found".to_string();
         let mut variants: Vec<(String, CandOk)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        let result = 'search: {
-            for d in dirs {
+        let mut result = None;
+        'search: for g in groups {
+            let mut found: Vec<(String, CandOk)> = Vec::new();
+            let mut complete = true;
+            for d in g {
                 if !seen.insert(d.clone()) {
-                    continue; // each directory is probed once per lookup
+                    complete = false; // probed already, without success
+                    continue;
                 }
                 if glibc {
                     for sub in self.hwcaps(d).iter() {
@@ -520,25 +537,48 @@ impl<'a> Cx<'a> {
                 }
                 let path = join_path(d, name);
                 match self.open_candidate(p, &path, glibc) {
-                    Cand::Ok(c) => break 'search Ok(self.add_obj(p, &path, c, req, name, reason.clone())),
-                    Cand::Fatal(w) => break 'search Err(w),
-                    Cand::Skip(w) => why = w,
-                    Cand::Absent => {}
+                    Cand::Ok(c) => found.push((path, c)),
+                    Cand::Fatal(w) if g.len() == 1 => {
+                        result = Some(Err(w));
+                        break 'search;
+                    }
+                    Cand::Fatal(w) | Cand::Skip(w) => {
+                        why = w;
+                        complete = false;
+                    }
+                    Cand::Absent => complete = false,
                 }
             }
-            if variants.is_empty() {
-                Err(why)
-            } else {
-                // Only hwcaps builds exist: they load on CPUs that support them, fail elsewhere.
-                Err(format!("{why} (only glibc-hwcaps variants exist)"))
+            if complete && !found.is_empty() {
+                let (path, c) = found.remove(0);
+                variants.extend(found);
+                result = Some(Ok(self.add_obj(p, &path, c, req, name, reason.clone())));
+                break;
             }
+            variants.extend(found);
+        }
+        let of = req.map(|r| p.objs[r].canonical.clone()).unwrap_or_default();
+        let result = match result {
+            Some(r) => r,
+            None if !variants.is_empty() => {
+                // Only CPU-/platform-specific builds exist: the loader finds one on CPUs that
+                // match and fails elsewhere. Keep them, answer with the first, and say so.
+                let list: Vec<&str> = variants.iter().map(|(p, _)| p.as_str()).collect();
+                self.out.warnings.insert(format!(
+                    "{name} (needed by {of}): only CPU-specific builds found ({}); the loader fails on other CPUs",
+                    list.join(", ")
+                ));
+                let (path, c) = variants.remove(0);
+                Ok(self.add_obj(p, &path, c, req, name, reason.clone()))
+            }
+            None => Err(why),
         };
         let vreason = match reason {
             Reason::Needed { name, of } => Reason::HwcapsVariant { name: name.clone(), of: of.clone() },
             r => r.clone(),
         };
         for (path, c) in variants {
-            // Not answerable by name (the baseline is), but loaded on some CPUs: keep it and
+            // Not answerable by name (the chosen one is), but loaded on some CPUs: keep it and
             // its own dependencies.
             self.add_obj(p, &path, c, req, "", vreason.clone());
         }

@@ -166,6 +166,9 @@ pub fn expand_glibc(s: &str, origin: &str, e: &ElfInfo) -> Vec<String> {
             "ORIGIN" => vec![origin.to_string()],
             "LIB" => lib_token(e),
             "PLATFORM" => match platform(e) {
+                // glibc <= 2.36 on x86-64 reports a CPU-dependent platform ("haswell" on AVX2
+                // machines, "xeon_phi"), newer ones "x86_64": all are possible at run time.
+                Some("x86_64") => vec!["x86_64".into(), "haswell".into(), "xeon_phi".into()],
                 Some(p) => vec![p.to_string()],
                 None => return Vec::new(),
             },
@@ -380,7 +383,7 @@ mod tests {
             expand_glibc("/opt/$LIB", "/o", &e),
             vec!["/opt/lib/x86_64-linux-gnu", "/opt/lib64", "/opt/lib"]
         );
-        assert_eq!(expand_glibc("/p/${PLATFORM}/z", "/o", &e), vec!["/p/x86_64/z"]);
+        assert_eq!(expand_glibc("/p/${PLATFORM}/z", "/o", &e), vec!["/p/x86_64/z", "/p/haswell/z", "/p/xeon_phi/z"]);
         assert_eq!(expand_glibc("/a/$ORIGINX", "/o", &e), vec!["/a/$ORIGINX"]);
         assert_eq!(expand_glibc("/a/$FOO", "/o", &e), vec!["/a/$FOO"]);
     }
