@@ -275,6 +275,16 @@ fn glibc_python_reasons_and_symlinks() {
         "DT_NEEDED libz.so.1 of /usr/bin/python3.11 (root: /usr/bin/python3)"
     );
     assert_eq!(c.kept["/usr/lib/x86_64-linux-gnu/libz.so.1"].reason.to_string(), "symlink on the way to /usr/lib/x86_64-linux-gnu/libz.so.1.2.13");
+    let info = |p: &str| elf::parse(&fs.read(p).unwrap()).unwrap();
+    let py = info("/usr/bin/python3.11");
+    // Debian builds python3.11 as a non-PIE ET_EXEC; openssl is a PIE.
+    assert!(py.is_executable() && !py.is_pie() && py.e_type == 2 && !py.is_shared_lib() && py.is_64 && py.machine == 62);
+    let ossl = info("/usr/bin/openssl");
+    assert!(ossl.is_executable() && ossl.is_pie() && ossl.e_type == 3 && !ossl.is_shared_lib());
+    assert_eq!(py.interp.as_deref(), Some("/lib64/ld-linux-x86-64.so.2"));
+    let z = info("/usr/lib/x86_64-linux-gnu/libz.so.1");
+    assert!(z.is_shared_lib() && !z.is_executable());
+    assert_eq!((z.soname.as_deref(), z.needed.as_slice()), (Some("libz.so.1"), &["libc.so.6".to_string()][..]));
     // Not in the closure: things python only dlopens.
     assert!(!c.kept.contains_key("/usr/lib/x86_64-linux-gnu/libsqlite3.so.0"));
 }
