@@ -6,6 +6,7 @@
 //! → `pack` (optional executable packing) → `report` → `cli`.
 pub mod cli;
 pub mod digest;
+pub mod elf;
 pub mod error;
 pub mod fs;
 pub mod image;
