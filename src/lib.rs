@@ -11,3 +11,6 @@ pub mod error;
 pub mod fs;
 pub mod image;
 pub mod layer;
+pub mod plan;
+pub mod profile;
+pub mod report;

@@ -2,6 +2,7 @@
 //! (one line naming the file, blob or entry), 2 a usage error.
 mod common;
 mod inspect;
+mod slim;
 mod squash;
 
 use crate::error::Error;
@@ -20,6 +21,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Merge all layers into one and write the image back.
     Squash(squash::SquashArgs),
+    /// Make a minimal image: keep what the app needs, drop the rest, say why.
+    Slim(Box<slim::SlimArgs>),
 }
 
 pub fn main() -> i32 {
@@ -34,6 +37,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Squash(a) => squash::run(a),
+        Command::Slim(a) => slim::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -34,6 +34,14 @@ impl ContentStore {
         self.spools.push(Some(Arc::new(f)));
         (self.spools.len() - 1) as u32
     }
+    /// Store new content (a rewritten /etc/passwd, say) in a fresh spool of its own.
+    pub fn add_bytes(&mut self, bytes: &[u8]) -> io::Result<ContentRef> {
+        let mut f = tempfile::tempfile()?;
+        f.write_all(bytes)?;
+        let idx = self.push(f);
+        Ok(ContentRef { spool: idx, offset: 0, len: bytes.len() as u64 })
+    }
+
     pub fn reader(&self, c: &ContentRef) -> io::Result<ContentReader> {
         let file = self
             .spools

@@ -101,3 +101,46 @@ mod tests {
         assert_eq!(n["rootfs"]["diff_ids"][0], d.to_string());
     }
 }
+
+/// Set (or with `None`, remove) a key of the runtime config, creating `config` if needed.
+pub fn set_runtime(config: &mut Value, key: &str, v: Option<Value>) {
+    if !config.is_object() {
+        *config = json!({});
+    }
+    let Some(obj) = config.as_object_mut() else { return };
+    let rc = obj.entry("config").or_insert_with(|| json!({}));
+    if !rc.is_object() {
+        *rc = json!({});
+    }
+    if let Some(rc) = rc.as_object_mut() {
+        match v {
+            Some(v) => {
+                rc.insert(key.to_string(), v);
+            }
+            None => {
+                rc.remove(key);
+            }
+        }
+    }
+}
+
+/// Apply `--env K=V` (replacing K) and `--unset-env K` to the Env list, keeping its order.
+pub fn edit_env(config: &mut Value, set: &[(String, String)], unset: &[String]) {
+    let mut env = string_list(runtime(config, "Env"));
+    env.retain(|e| {
+        let k = e.split('=').next().unwrap_or("");
+        !unset.iter().any(|u| u == k) && !set.iter().any(|(sk, _)| sk == k)
+    });
+    for (k, v) in set {
+        env.push(format!("{k}={v}"));
+    }
+    set_runtime(config, "Env", Some(json!(env)));
+}
+
+pub fn add_labels(config: &mut Value, labels: &[(String, String)]) {
+    let mut l = runtime(config, "Labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    for (k, v) in labels {
+        l.insert(k.clone(), Value::String(v.clone()));
+    }
+    set_runtime(config, "Labels", Some(Value::Object(l)));
+}

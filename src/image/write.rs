@@ -268,5 +268,5 @@ pub fn write_atomic(out: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = tempfile::Builder::new().prefix(".imgslim-").tempfile_in(&dir).at(&dir)?;
     tmp.write_all(bytes).at(tmp.path())?;
     tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-    Ok(())
+    set_mode(out, 0o644)
 }

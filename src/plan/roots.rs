@@ -1,0 +1,445 @@
+//! What the image runs: Entrypoint + Cmd, the Healthcheck, interpreters of `#!` scripts and,
+//! best effort, the commands a shell script runs. Every root carries a label that `--explain`
+//! prints ("Cmd", "command 'sed' in /usr/local/bin/tool.sh (Cmd)", …).
+use super::treefs::TreeFs;
+use crate::elf::{Node, RootFs};
+use std::collections::BTreeSet;
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// Path as found (may be a symlink, e.g. /usr/bin/python3).
+    pub path: String,
+    pub label: String,
+}
+
+/// Files a command line names: executables to trace and plain files (scripts, jars) to keep.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub roots: Vec<Root>,
+    /// Argument files (e.g. `python3 /app/main.py`), kept with their label.
+    pub files: Vec<Root>,
+    /// Things the static scan could not be sure about (said in the summary).
+    pub uncertain: BTreeSet<String>,
+}
+
+pub struct Resolver<'a> {
+    pub fs: &'a TreeFs<'a>,
+    pub path_dirs: Vec<String>,
+    pub workdir: String,
+    seen_scripts: BTreeSet<String>,
+}
+
+const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "ksh", "zsh", "busybox"];
+/// Shell builtins and keywords: never looked up on PATH.
+const BUILTINS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "in", "function", "{", "}",
+    "!", "[[", "]]", "select", "time", "cd", "echo", "export", "set", "unset", "read", "local", "return", "exit", "shift",
+    "trap", "wait", "true", "false", ":", "printf", "test", "[", "umask", "ulimit", "alias", "unalias", "break", "continue",
+    "type", "getopts", "hash", "pwd", "readonly", "declare", "typeset", "let", "shopt", "jobs", "fg", "bg", "kill", "command",
+];
+/// Words that run the next word as the command.
+const PREFIXES: &[&str] = &["exec", "nohup", "nice", "env", "time", "chroot", "setsid", "stdbuf", "timeout", "su-exec", "gosu", "tini", "dumb-init", "--"];
+
+impl<'a> Resolver<'a> {
+    pub fn new(fs: &'a TreeFs<'a>, path_var: Option<&str>, workdir: Option<&str>) -> Self {
+        let path_dirs = path_var.unwrap_or(DEFAULT_PATH).split(':').filter(|d| d.starts_with('/')).map(str::to_string).collect();
+        let workdir = workdir.filter(|w| w.starts_with('/')).unwrap_or("/").to_string();
+        Resolver { fs, path_dirs, workdir, seen_scripts: BTreeSet::new() }
+    }
+
+    fn is_exec_file(&self, p: &str) -> bool {
+        match self.fs.resolve(p) {
+            Some(r) if r.node == Node::File => self.fs.mode(&r.path).map(|m| m & 0o111 != 0).unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    /// Resolve a command name the way execvp does.
+    pub fn which(&self, name: &str) -> Option<String> {
+        if name.contains('/') {
+            let p = self.absolute(name);
+            return self.is_exec_file(&p).then_some(p);
+        }
+        self.path_dirs.iter().map(|d| format!("{}/{name}", d.trim_end_matches('/'))).find(|p| self.is_exec_file(p))
+    }
+
+    fn absolute(&self, p: &str) -> String {
+        if p.starts_with('/') {
+            p.to_string()
+        } else {
+            format!("{}/{p}", self.workdir.trim_end_matches('/'))
+        }
+    }
+
+    /// An exec-form argv: argv[0] is looked up on PATH; `sh -c STRING` is parsed; arguments
+    /// naming files in the image are kept (and scanned when they are scripts).
+    pub fn argv(&mut self, argv: &[String], label: &str, out: &mut Found) {
+        let Some(first) = argv.first() else { return };
+        let Some(exe) = self.which(first) else {
+            out.uncertain.insert(format!("{label}: '{first}' is not an executable in the image (PATH {})", self.path_dirs.join(":")));
+            return;
+        };
+        self.add_exec(&exe, label, out);
+        let base = first.rsplit('/').next().unwrap_or(first);
+        let is_shell = SHELLS.contains(&base);
+        let mut i = 1;
+        while i < argv.len() {
+            let a = &argv[i];
+            if is_shell && (a == "-c" || (a.starts_with('-') && a.contains('c') && !a.starts_with("--"))) {
+                if let Some(script) = argv.get(i + 1) {
+                    self.shell_text(script, &format!("{label} shell string"), out);
+                }
+                return;
+            }
+            if !a.starts_with('-') && a.len() < 4096 {
+                let p = self.absolute(a);
+                if let Some(r) = self.fs.resolve(&p) {
+                    if r.node == Node::File {
+                        out.files.push(Root { path: p.clone(), label: format!("argument of {label}") });
+                        if is_shell {
+                            self.script_file(&p, label, out);
+                        } else {
+                            self.maybe_script(&p, label, out);
+                        }
+                    } else if r.node == Node::Dir {
+                        out.files.push(Root { path: p, label: format!("argument of {label}") });
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
+    fn add_exec(&mut self, exe: &str, label: &str, out: &mut Found) {
+        out.roots.push(Root { path: exe.to_string(), label: label.to_string() });
+        self.maybe_script(exe, label, out);
+    }
+
+    /// If `p` is a `#!` script: its interpreter is a root, and a shell script is scanned.
+    fn maybe_script(&mut self, p: &str, label: &str, out: &mut Found) {
+        let Some(head) = self.fs.read(p).map(|b| b[..b.len().min(512)].to_vec()) else { return };
+        if !head.starts_with(b"#!") {
+            return;
+        }
+        let line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or(&[]))[2..].trim().to_string();
+        let mut parts = line.split_whitespace();
+        let Some(interp) = parts.next() else { return };
+        let ilabel = format!("interpreter of {p} ({label})");
+        let mut shell_base = interp.rsplit('/').next().unwrap_or(interp).to_string();
+        if self.is_exec_file(interp) {
+            out.roots.push(Root { path: interp.to_string(), label: ilabel.clone() });
+        } else {
+            out.uncertain.insert(format!("{p}: interpreter '{interp}' is missing from the image"));
+        }
+        if shell_base == "env" {
+            if let Some(name) = parts.find(|w| !w.starts_with('-') && !w.contains('=')) {
+                match self.which(name) {
+                    Some(x) => out.roots.push(Root { path: x, label: format!("'{name}' via /usr/bin/env, {ilabel}") }),
+                    None => {
+                        out.uncertain.insert(format!("{p}: '#!/usr/bin/env {name}' but '{name}' is not on PATH"));
+                    }
+                }
+                shell_base = name.to_string();
+            }
+        }
+        if SHELLS.contains(&shell_base.as_str()) {
+            self.script_file(p, label, out);
+        }
+    }
+
+    fn script_file(&mut self, p: &str, label: &str, out: &mut Found) {
+        if !self.seen_scripts.insert(p.to_string()) {
+            return;
+        }
+        if let Some(text) = self.fs.read(p) {
+            if text.len() < 4 << 20 {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                self.shell_text(&text, &format!("{p} ({label})"), out);
+            }
+        }
+    }
+
+    /// Best-effort scan of shell code: words in command position are resolved on PATH.
+    pub fn shell_text(&mut self, text: &str, label: &str, out: &mut Found) {
+        for cmd in command_words(text) {
+            match cmd {
+                Word::Plain(w) => {
+                    if BUILTINS.contains(&w.as_str()) || w.is_empty() {
+                        continue;
+                    }
+                    if w == "eval" {
+                        out.uncertain.insert(format!("{label}: uses 'eval'; commands it builds cannot be seen statically"));
+                        continue;
+                    }
+                    if let Some(exe) = self.which(&w) {
+                        let l = format!("command '{w}' in {label}");
+                        self.add_exec(&exe, &l, out);
+                    } else if w.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c)) && !w.contains('=') {
+                        out.uncertain.insert(format!("{label}: command '{w}' not found on PATH (a shell function or missing tool?)"));
+                    }
+                }
+                Word::Source(f) => {
+                    let p = self.absolute(&f);
+                    if self.fs.is_file(&p) {
+                        out.files.push(Root { path: p.clone(), label: format!("sourced by {label}") });
+                        self.script_file(&p, label, out);
+                    } else {
+                        out.uncertain.insert(format!("{label}: sources '{f}', which is not a file in the image"));
+                    }
+                }
+                Word::Dynamic(w) => {
+                    out.uncertain.insert(format!("{label}: runs a command built at run time ('{w}')"));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Word {
+    Plain(String),
+    Source(String),
+    Dynamic(String),
+}
+
+/// Split shell text into words, returning those in command position. Quotes and escapes are
+/// honoured; `$(…)` and backticks are scanned as nested code; heredoc bodies are skipped.
+pub fn command_words(text: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    let mut pending_heredocs: Vec<String> = Vec::new();
+    let mut buf = String::new();
+    while let Some(line) = lines.next() {
+        if let Some(end) = pending_heredocs.first().cloned() {
+            if line.trim() == end {
+                pending_heredocs.remove(0);
+            }
+            continue;
+        }
+        let l = line.trim_start();
+        if l.starts_with('#') {
+            continue;
+        }
+        // Heredoc markers start skipping from the next line.
+        if let Some(pos) = l.find("<<") {
+            let rest = l[pos + 2..].trim_start_matches('-').trim_start();
+            let marker: String = rest.chars().filter(|c| !"'\"".contains(*c)).take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !marker.is_empty() {
+                pending_heredocs.push(marker);
+            }
+        }
+        buf.push_str(line);
+        buf.push('\n');
+    }
+    scan(&buf, &mut out);
+    out
+}
+
+fn scan(text: &str, out: &mut Vec<Word>) {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut at_cmd = true;
+    let mut expect_source = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => i += 1,
+            '\n' | ';' | '&' | '|' | '(' | ')' => {
+                at_cmd = true;
+                i += 1;
+            }
+            '#' if at_cmd => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            _ => {
+                let (word, dynamic, next, subs) = read_word(&chars, i);
+                for s in subs {
+                    scan(&s, out);
+                }
+                i = next;
+                if expect_source {
+                    expect_source = false;
+                    if !dynamic {
+                        out.push(Word::Source(word));
+                    }
+                    at_cmd = false;
+                    continue;
+                }
+                if !at_cmd {
+                    continue;
+                }
+                if is_assignment(&word) {
+                    continue;
+                }
+                if word == "." || word == "source" {
+                    expect_source = true;
+                    at_cmd = false;
+                    continue;
+                }
+                // Wrappers run the next word; their options and arguments (`env -i`, `timeout 10`)
+                // are not commands either.
+                if PREFIXES.contains(&word.as_str()) || word.starts_with('-') || word.starts_with(|c: char| c.is_ascii_digit()) {
+                    continue;
+                }
+                if ["then", "do", "else", "elif", "if", "while", "until", "!", "{", "time"].contains(&word.as_str()) {
+                    continue;
+                }
+                if word.starts_with('<') || word.starts_with('>') || word.chars().next().is_some_and(|c| c.is_ascii_digit()) && word.contains('>') {
+                    continue;
+                }
+                if dynamic {
+                    out.push(Word::Dynamic(word));
+                } else {
+                    out.push(Word::Plain(word));
+                }
+                at_cmd = false;
+            }
+        }
+    }
+}
+
+fn is_assignment(w: &str) -> bool {
+    match w.find('=') {
+        Some(p) if p > 0 => w[..p].chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        _ => false,
+    }
+}
+
+/// Read one word from `i`: (text with quotes removed, contains an expansion, next index,
+/// nested command substitutions).
+fn read_word(chars: &[char], mut i: usize) -> (String, bool, usize, Vec<String>) {
+    let mut w = String::new();
+    let mut dynamic = false;
+    let mut subs = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' => break,
+            '\\' => {
+                if let Some(n) = chars.get(i + 1) {
+                    w.push(*n);
+                }
+                i += 2;
+            }
+            '\'' => {
+                i += 1;
+                while i < chars.len() && chars[i] != '\'' {
+                    w.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            }
+            '"' => {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        w.push(chars[i + 1]);
+                        i += 2;
+                        continue;
+                    }
+                    if chars[i] == '$' {
+                        dynamic = true;
+                        if chars.get(i + 1) == Some(&'(') {
+                            let (inner, next) = balanced(chars, i + 2, '(', ')');
+                            subs.push(inner);
+                            i = next;
+                            continue;
+                        }
+                    }
+                    if chars[i] == '`' {
+                        let (inner, next) = until(chars, i + 1, '`');
+                        subs.push(inner);
+                        dynamic = true;
+                        i = next;
+                        continue;
+                    }
+                    w.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            }
+            '$' => {
+                dynamic = true;
+                if chars.get(i + 1) == Some(&'(') {
+                    let (inner, next) = balanced(chars, i + 2, '(', ')');
+                    subs.push(inner);
+                    i = next;
+                } else {
+                    w.push('$');
+                    i += 1;
+                }
+            }
+            '`' => {
+                let (inner, next) = until(chars, i + 1, '`');
+                subs.push(inner);
+                dynamic = true;
+                i = next;
+            }
+            _ => {
+                w.push(c);
+                i += 1;
+            }
+        }
+    }
+    (w, dynamic, i, subs)
+}
+
+fn balanced(chars: &[char], mut i: usize, open: char, close: char) -> (String, usize) {
+    let mut depth = 1;
+    let mut s = String::new();
+    while i < chars.len() {
+        let c = chars[i];
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return (s, i + 1);
+            }
+        }
+        s.push(c);
+        i += 1;
+    }
+    (s, i)
+}
+
+fn until(chars: &[char], mut i: usize, end: char) -> (String, usize) {
+    let mut s = String::new();
+    while i < chars.len() && chars[i] != end {
+        s.push(chars[i]);
+        i += 1;
+    }
+    (s, i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn plain(text: &str) -> Vec<String> {
+        command_words(text)
+            .into_iter()
+            .filter_map(|w| match w {
+                Word::Plain(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+    #[test]
+    fn finds_commands_in_pipelines_and_substitutions() {
+        let s = "#!/bin/sh\nset -e\nFOO=1 exec awk '{print $1}' \"$f\" | sed -e s/a/b/ && gzip -c x > y\nn=$(wc -l < f)\nif [ -n \"$x\" ]; then tr a b; fi\n";
+        assert_eq!(plain(s), ["set", "awk", "sed", "gzip", "wc", "[", "tr"]);
+    }
+    #[test]
+    fn heredocs_and_comments_are_skipped_dynamic_is_flagged() {
+        let s = "cat <<EOF\nrm -rf /\nEOF\n# curl x\n$CMD arg\n. /etc/profile\n";
+        let w = command_words(s);
+        assert_eq!(w[0], Word::Plain("cat".into()));
+        assert!(w.contains(&Word::Dynamic("$CMD".into())));
+        assert!(w.contains(&Word::Source("/etc/profile".into())));
+        assert!(!w.contains(&Word::Plain("rm".into())) && !w.contains(&Word::Plain("curl".into())));
+    }
+}
