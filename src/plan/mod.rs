@@ -268,7 +268,12 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         if tree.kind(id) == Kind::Symlink {
             let r = fs.resolve(&paths[i])?;
             let chain_kept = r.symlinks.iter().all(|s| *s == paths[i] || keep.contains_key(s));
-            if r.node == elf::Node::File && chain_kept && keep.contains_key(&r.path) {
+            let target_kept = keep.contains_key(&r.path)
+                || fs.node_at(&r.path).and_then(|t| match tree.node(t) {
+                    Node::Leaf(ino) => inode_kept.get(ino),
+                    Node::Dir { .. } => None,
+                }).is_some();
+            if r.node == elf::Node::File && chain_kept && target_kept {
                 return Some(format!("symlink to kept {} (no extra bytes)", r.path));
             }
         }
@@ -303,6 +308,9 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
             } else if child_kept {
                 e.keep = true;
                 e.why = "parent directory of kept paths".into();
+            } else if kind == Kind::Dir && tree.children(*id).is_some_and(|c| c.is_empty()) && rule_for(p).is_none() {
+                e.keep = true;
+                e.why = "empty directory in the original (a mount point or runtime location; no bytes)".into();
             } else {
                 match opts.level {
                     Level::Minimal => match rule_for(p) {

@@ -84,6 +84,12 @@ impl<'a> Resolver<'a> {
         self.add_exec(&exe, label, out);
         let base = first.rsplit('/').next().unwrap_or(first);
         let is_shell = SHELLS.contains(&base);
+        // A bare shell (`Cmd ["sh"]`) is an interactive environment: every command on PATH is
+        // part of what the image offers.
+        if is_shell && argv[1..].iter().all(|a| a.starts_with('-') && !a.contains('c')) {
+            self.all_on_path(&format!("command on PATH ({label} is an interactive shell)"), out);
+            return;
+        }
         let mut i = 1;
         while i < argv.len() {
             let a = &argv[i];
@@ -109,6 +115,17 @@ impl<'a> Resolver<'a> {
                 }
             }
             i += 1;
+        }
+    }
+
+    fn all_on_path(&mut self, label: &str, out: &mut Found) {
+        for d in self.path_dirs.clone() {
+            for name in self.fs.read_dir(&d) {
+                let p = format!("{}/{name}", d.trim_end_matches('/'));
+                if self.is_exec_file(&p) {
+                    out.roots.push(Root { path: p, label: label.to_string() });
+                }
+            }
         }
     }
 
@@ -285,7 +302,7 @@ fn scan(text: &str, out: &mut Vec<Word>) {
                 if PREFIXES.contains(&word.as_str()) || word.starts_with('-') || word.starts_with(|c: char| c.is_ascii_digit()) {
                     continue;
                 }
-                if ["then", "do", "else", "elif", "if", "while", "until", "!", "{", "time"].contains(&word.as_str()) {
+                if ["then", "do", "else", "elif", "if", "while", "until", "!", "{", "}", "time", "fi", "done", "esac"].contains(&word.as_str()) {
                     continue;
                 }
                 if word.starts_with('<') || word.starts_with('>') || word.chars().next().is_some_and(|c| c.is_ascii_digit()) && word.contains('>') {
