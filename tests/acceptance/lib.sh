@@ -140,3 +140,28 @@ oci_finish() { # WORK NAME
     umoci gc --layout "$w/oci"
     skopeo copy -q "oci:$w/oci:latest" "docker-archive:$w/docker-archive.tar:imgslim-accept/$name:latest" >&2
 }
+
+# ---- sizes: "UNCOMPRESSED COMPRESSED LAYERS" for an OCI layout (first manifest).
+# uncompressed = sum of layer tar sizes, compressed = sum of layer blob sizes.
+# Decompressed sizes are memoised per blob digest (blobs are immutable).
+image_sizes() { # LAYOUT_DIR
+    local l=$1 m mt dg sz unc=0 comp=0 n=0 memo=$ACCEPT_CACHE/sizes u
+    mkdir -p "$memo"
+    m=$(jq -r '.manifests[0].digest' "$l/index.json")
+    # An index may point at another index (multi-arch); follow to the first manifest.
+    while jq -e '.manifests' "$l/blobs/${m/://}" >/dev/null 2>&1; do m=$(jq -r '.manifests[0].digest' "$l/blobs/${m/://}"); done
+    while read -r mt dg sz; do
+        n=$((n + 1)) comp=$((comp + sz))
+        if [[ -s $memo/${dg#*:} ]]; then u=$(cat "$memo/${dg#*:}")
+        else
+            case $mt in
+            *gzip) u=$(gzip -dc "$l/blobs/${dg/://}" | wc -c) ;;
+            *zstd) u=$(zstd -dcq "$l/blobs/${dg/://}" | wc -c) ;;
+            *) u=$sz ;;
+            esac
+            echo "$u" >"$memo/${dg#*:}"
+        fi
+        unc=$((unc + u))
+    done < <(jq -r '.layers[] | "\(.mediaType) \(.digest) \(.size)"' "$l/blobs/${m/://}")
+    echo "$unc $comp $n"
+}
