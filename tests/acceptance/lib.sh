@@ -48,6 +48,9 @@ chroot_mount() { # ROOTFS
     # Name resolution for apt/npm inside the chroot; restored by chroot_umount.
     if [[ -e $r/etc/resolv.conf || -L $r/etc/resolv.conf ]]; then mv "$r/etc/resolv.conf" "$r/etc/resolv.conf.accept-orig"; fi
     cp /etc/resolv.conf "$r/etc/resolv.conf"
+    # The registries may sit behind a TLS-inspecting proxy whose CA only the
+    # host trusts: hand the host bundle to pip/npm for the build, never ship it.
+    cp /etc/ssl/certs/ca-certificates.crt "$r/tmp/.accept-host-ca.crt" 2>/dev/null || :
     # Packages must not start daemons (nginx) in the build chroot.
     printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"; chmod 755 "$r/usr/sbin/policy-rc.d"
 }
@@ -60,13 +63,14 @@ chroot_umount() { # ROOTFS -- must run before every repack so /proc,/dev never l
         esac
     done
     _ACCEPT_MOUNTS=("${_ACCEPT_MOUNTS[@]}")
-    rm -f "$r/etc/resolv.conf" "$r/usr/sbin/policy-rc.d"
+    rm -f "$r/etc/resolv.conf" "$r/usr/sbin/policy-rc.d" "$r/tmp/.accept-host-ca.crt"
     if [[ -e $r/etc/resolv.conf.accept-orig || -L $r/etc/resolv.conf.accept-orig ]]; then mv "$r/etc/resolv.conf.accept-orig" "$r/etc/resolv.conf"; fi
 }
 in_chroot() { # ROOTFS CMD... (mounts must be active)
     local r=$1; shift
     chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+        HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
+        PIP_CERT=/tmp/.accept-host-ca.crt NODE_EXTRA_CA_CERTS=/tmp/.accept-host-ca.crt PIP_DEFAULT_TIMEOUT=180 "$@"
 }
 
 # apt-get install inside the chroot, leaving what a careless Dockerfile leaves
@@ -81,7 +85,12 @@ apt_install() { # ROOTFS PKG...
     in_chroot "$r" apt-get update -q >&2
     in_chroot "$r" apt-get install -y -q --no-install-recommends "$@" >&2
     chroot_umount "$r"
-    cp -n "$r"/var/cache/apt/archives/*.deb "$pool/" 2>/dev/null || true
+    # Harvest via temp name + rename so a parallel build never seeds a half-copied .deb.
+    local d
+    for d in "$r"/var/cache/apt/archives/*.deb; do
+        [[ -e $d && ! -e $pool/${d##*/} ]] || continue
+        cp "$d" "$pool/.${d##*/}.$$" && mv "$pool/.${d##*/}.$$" "$pool/${d##*/}"
+    done
 }
 
 # ---- base Debian rootfs: debootstrap once, reuse for every Debian image.
@@ -165,3 +174,36 @@ image_sizes() { # LAYOUT_DIR
     done < <(jq -r '.layers[] | "\(.mediaType) \(.digest) \(.size)"' "$l/blobs/${m/://}")
     echo "$unc $comp $n"
 }
+
+# Layer 1 of every Debian image: the shared debootstrap base. The one-layer
+# base layout is built once (gzip of ~200 MB is the slow part) and each image
+# starts from a copy whose blobs are hardlinked (blobs are immutable; umoci
+# only adds new ones and rewrites index.json, which is copied).
+base_layout() {
+    local tar key dir tmp
+    tar=$(base_rootfs_tar)
+    key=$(printf '%s %s' "$BASE_RECIPE" "$(umoci --version)" | sha256sum | cut -c1-16)
+    dir=$ACCEPT_CACHE/base-oci-$key
+    (
+        flock 9
+        if [[ ! -f $dir/index.json ]]; then
+            tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-base-oci-XXXXXX")
+            trap 'rm -rf "$tmp"' EXIT
+            oci_start "$tmp"
+            tar --numeric-owner --xattrs --xattrs-include='*' -xf "$tar" -C "$tmp/bundle/rootfs"
+            oci_layer "$tmp" "debootstrap --variant=minbase bookworm"
+            umoci gc --layout "$tmp/oci"
+            mv "$tmp/oci" "$dir"
+        fi
+    ) 9>"$ACCEPT_CACHE/base.lock"
+    echo "$dir"
+}
+debian_base() { # WORK
+    local b
+    b=$(base_layout)
+    mkdir -p "$1/oci"
+    cp -a "$b/index.json" "$b/oci-layout" "$1/oci/"
+    cp -al "$b/blobs" "$1/oci/blobs"
+    umoci unpack --image "$1/oci:latest" "$1/bundle" >/dev/null
+}
+DEB_PATH=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

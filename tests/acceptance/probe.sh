@@ -64,7 +64,8 @@ cleanup_containers() {
     done
 }
 accept_on_exit cleanup_containers
-new_id() { local id="imgslim-accept-$$-${#ids[@]}-$RANDOM"; ids+=("$id"); echo "$id"; }
+# Sets $id (not echoed: a $(...) subshell would lose the ids+= and leak the container).
+new_id() { id="imgslim-accept-$$-${#ids[@]}-$RANDOM"; ids+=("$id"); }
 
 # Probe lines are trusted repo content; eval gives them shell quoting.
 mapfile -t lines < <(grep -v '^[[:space:]]*\(#\|$\)' "$probes")
@@ -75,7 +76,7 @@ for l in "${lines[@]}"; do
 done
 
 start_server() {
-    server=$(new_id)
+    new_id; server=$id
     # Same image probed twice at once (two variants) would collide on the port.
     exec 7>"$ACCEPT_CACHE/locks/port-$port.lock"; flock 7
     if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
@@ -127,7 +128,7 @@ for l in "${lines[@]}"; do
             args='[]'; for a in "$@"; do args=$(jq -c --arg a "$a" '. + [$a]' <<<"$args"); done
             jq --argjson a "$args" '.process.args = $a' "$work/config.base.json" >"$work/bundle/config.json"
         else cp "$work/config.base.json" "$work/bundle/config.json"; fi
-        id=$(new_id)
+        new_id
         record_cmd "$name" runc --root "$RUNC_ROOT" run --bundle "$work/bundle" "$id"
         runc_ delete -f "$id" 2>/dev/null || true
         ;;

@@ -9,10 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 w=$1 r=$1/bundle/rootfs
 
-oci_start "$w"
-# Layer 1: the debootstrap base.
-tar --numeric-owner --xattrs --xattrs-include='*' -xf "$(base_rootfs_tar)" -C "$r"
-oci_layer "$w" "debootstrap --variant=minbase bookworm"
+debian_base "$w" # layer 1
 
 # Layer 2: packages via apt, leaving lists and .debs behind like a careless Dockerfile.
 apt_install "$r" procps less ca-certificates
