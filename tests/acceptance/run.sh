@@ -43,7 +43,7 @@ verdict=PASS
 ((${#differ[@]} == 0)) || verdict=FAIL-DIFF
 ((passed == total)) || verdict=FAIL-DIFF
 printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$variant" "$ou" "$oc" "$ol" "$pu" "$pc" "$pl" \
-    "${IMGSLIM_ACCEPT_PROCESS_SECONDS:-}" "$passed" "$total" "$verdict" >"$dir/result.tsv"
+    "${IMGSLIM_ACCEPT_PROCESS_SECONDS:--}" "$passed" "$total" "$verdict" >"$dir/result.tsv"
 
 if ((${#differ[@]})); then
     for b in "${differ[@]}"; do
