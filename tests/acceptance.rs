@@ -1,0 +1,180 @@
+//! Acceptance suite (issue 4): realistic multi-layer images built with
+//! independent tools (debootstrap/umoci/skopeo), processed by a command, then
+//! probed under runc. The processed image must answer every probe byte-for-byte
+//! like the original. The heavy lifting lives in tests/acceptance/*.sh so it can
+//! be run by hand too; this file only orchestrates.
+//!
+//! Run: `cargo test --test acceptance` (or `cargo nextest run --test acceptance`).
+//! Needs root, runc, umoci, skopeo, debootstrap, jq, curl, javac/jar, go.
+//! With CI=true a missing tool or non-root FAILS; otherwise the test is skipped
+//! with a message. Env: IMGSLIM_ACCEPT_CACHE (originals, default
+//! /var/cache/imgslim-accept), IMGSLIM_ACCEPT_RESULTS (default target/acceptance),
+//! IMGSLIM_ACCEPT_ONLY=name,name (run only these images).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// A way to turn an original image into the processed one.
+pub struct Processing {
+    /// Short label used in result paths and the results table.
+    pub label: &'static str,
+    /// Also compare the "exact:" probes (whole-tree fingerprints). True for
+    /// transformations that must not change a single file (identity, squash).
+    pub exact: bool,
+    /// Build the command that reads the original OCI layout `orig` (tag in its
+    /// index) and writes an OCI layout at `out`.
+    pub command: fn(orig: &Path, out: &Path) -> Command,
+}
+
+/// Identity: skopeo re-copies the image (re-encodes nothing, keeps layers).
+/// Proves the harness itself before imgslim's commands exist.
+pub const IDENTITY: Processing = Processing { label: "identity", exact: true, command: identity_cmd };
+/// `imgslim squash ORIG -o OUT --format oci`: one layer, must be exact.
+pub const SQUASH: Processing = Processing { label: "squash", exact: true, command: squash_cmd };
+/// `imgslim slim --level clean|minimal`: files may go, answers may not change.
+pub const SLIM_CLEAN: Processing = Processing { label: "slim-clean", exact: false, command: slim_clean_cmd };
+pub const SLIM_MINIMAL: Processing = Processing { label: "slim-minimal", exact: false, command: slim_minimal_cmd };
+
+fn identity_cmd(orig: &Path, out: &Path) -> Command {
+    let mut c = Command::new("skopeo");
+    c.arg("copy").arg("-q").arg(format!("oci:{}", orig.display())).arg(format!("oci:{}:latest", out.display()));
+    c
+}
+fn imgslim(args: &[&str], orig: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_imgslim"));
+    c.args(args).arg(orig).arg("-o").arg(out).args(["--format", "oci"]);
+    c
+}
+fn squash_cmd(orig: &Path, out: &Path) -> Command {
+    imgslim(&["squash"], orig, out)
+}
+fn slim_clean_cmd(orig: &Path, out: &Path) -> Command {
+    imgslim(&["slim", "--level", "clean"], orig, out)
+}
+fn slim_minimal_cmd(orig: &Path, out: &Path) -> Command {
+    imgslim(&["slim", "--level", "minimal"], orig, out)
+}
+
+fn accept_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acceptance")
+}
+fn results_dir() -> PathBuf {
+    std::env::var_os("IMGSLIM_ACCEPT_RESULTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/acceptance"))
+}
+fn ci() -> bool {
+    std::env::var("CI").map(|v| v == "true").unwrap_or(false)
+}
+
+/// None = run; Some(reason) = skip (only outside CI; in CI this panics).
+fn preflight(name: &str) -> Option<String> {
+    if let Ok(only) = std::env::var("IMGSLIM_ACCEPT_ONLY") {
+        if !only.split(',').any(|n| n.trim() == name) {
+            return Some(format!("{name} not in IMGSLIM_ACCEPT_ONLY"));
+        }
+    }
+    let mut missing = Vec::new();
+    if unsafe_euid() != 0 {
+        missing.push("root".to_string());
+    }
+    for t in ["runc", "umoci", "skopeo", "jq", "curl", "flock", "timeout", "debootstrap", "javac", "jar", "go"] {
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().map(|o| o.status.success());
+        if !found.unwrap_or(false) {
+            missing.push(t.to_string());
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let msg = format!("acceptance needs: {}", missing.join(", "));
+    assert!(!ci(), "CI=true: {msg} (the acceptance suite must not be skipped in CI)");
+    Some(msg)
+}
+/// Effective uid without a libc dependency: /proc/self/status "Uid: r e s f".
+fn unsafe_euid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(2).and_then(|u| u.parse().ok()))
+        .unwrap_or(u32::MAX)
+}
+
+fn sh(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprint!("{stderr}");
+    assert!(out.status.success(), "{what} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Build (or reuse from cache) the original image; returns its cache dir
+/// containing `oci/` and `docker-archive.tar`.
+pub fn original(name: &str) -> PathBuf {
+    let out = sh(Command::new(accept_dir().join("build.sh")).arg(name), &format!("build {name}"));
+    PathBuf::from(out.trim().lines().last().unwrap_or_default())
+}
+
+/// Run `processing` on the original and compare probe answers; panics with the
+/// probe diff on any difference. Sizes/timings land in results_dir()/NAME.LABEL/result.tsv.
+pub fn accept(name: &str, processing: &Processing) {
+    if let Some(why) = preflight(name) {
+        eprintln!("SKIP {name}/{}: {why}", processing.label);
+        return;
+    }
+    let orig = original(name).join("oci");
+    let dir = results_dir().join(format!("{name}.{}", processing.label));
+    let processed = dir.join("image");
+    let _ = std::fs::remove_dir_all(&processed);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let start = Instant::now();
+    sh(&mut (processing.command)(&orig, &processed), &format!("process {name} with {}", processing.label));
+    let secs = start.elapsed().as_secs_f64();
+
+    let out = Command::new(accept_dir().join("run.sh"))
+        .arg(&orig)
+        .arg(&processed)
+        .arg(name)
+        .env("IMGSLIM_ACCEPT_VARIANT", processing.label)
+        .env("IMGSLIM_ACCEPT_PROCESS_SECONDS", format!("{secs:.1}"))
+        .env("IMGSLIM_ACCEPT_RESULTS", results_dir())
+        .env("IMGSLIM_ACCEPT_EXACT", if processing.exact { "1" } else { "0" })
+        .output()
+        .expect("run.sh");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    // The processed layout is large; keep it only when something went wrong.
+    if out.status.success() {
+        let _ = std::fs::remove_dir_all(&processed);
+    }
+    assert!(
+        out.status.success(),
+        "{name}/{}: probes differ or original broken:\n{}",
+        processing.label,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+macro_rules! images {
+    ($($fn:ident => $name:literal),* $(,)?) => {
+        mod identity { use super::*; $( #[test] fn $fn() { accept($name, &IDENTITY) } )* }
+        // Flip these on (drop the #[ignore]) when `imgslim squash` / `slim` land;
+        // meanwhile: cargo test --test acceptance -- --ignored squash::
+        mod squash { use super::*; $( #[test] #[ignore = "needs imgslim squash"] fn $fn() { accept($name, &SQUASH) } )* }
+        mod slim_clean { use super::*; $( #[test] #[ignore = "needs imgslim slim"] fn $fn() { accept($name, &SLIM_CLEAN) } )* }
+        mod slim_minimal { use super::*; $( #[test] #[ignore = "needs imgslim slim"] fn $fn() { accept($name, &SLIM_MINIMAL) } )* }
+    };
+}
+
+images! {
+    debian_layers => "debian-layers",
+    python_web => "python-web",
+    nginx_static => "nginx-static",
+    node_app => "node-app",
+    jre_app => "jre-app",
+    shell_cli => "shell-cli",
+    static_go_alpine => "static-go-alpine",
+    busybox_glibc => "busybox-glibc",
+    busybox_musl => "busybox-musl",
+}

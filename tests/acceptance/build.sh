@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Build (or fetch from cache) the original image NAME and print its cache dir,
+# which holds oci/ (OCI layout, tag "latest"), docker-archive.tar, build.log
+# and build-seconds. Cache key: hash of build/NAME.sh + lib.sh, so editing a
+# recipe rebuilds exactly that image.
+#   usage: build.sh NAME            env: IMGSLIM_ACCEPT_CACHE (default /var/cache/imgslim-accept)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+name=${1:?usage: build.sh NAME}
+script=$ACCEPT_DIR/build/$name.sh
+[[ -f $script ]] || die "no build script $script"
+need_tools umoci skopeo sha256sum flock tar
+key=$(sha_of_files "$script" "$ACCEPT_DIR/lib.sh")
+out=$ACCEPT_CACHE/$name-$key
+mkdir -p "$ACCEPT_CACHE/locks"
+
+exec 8>"$ACCEPT_CACHE/locks/build-$name.lock"
+flock 8 # two tests wanting the same image build it once
+if [[ -f $out/oci/index.json && -f $out/docker-archive.tar ]]; then
+    log "$name: cached at $out"
+    echo "$out"; exit 0
+fi
+tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-$name-XXXXXX")
+accept_on_exit "rm -rf '$tmp'"
+log "$name: building (log: $tmp/build.log)"
+start=$(date +%s)
+if ! bash "$script" "$tmp" >"$tmp/build.log" 2>&1; then
+    tail -40 "$tmp/build.log" >&2
+    die "$name: build failed"
+fi
+echo $(($(date +%s) - start)) >"$tmp/build-seconds"
+# Rename is atomic: a crash mid-build never leaves a half image under the key.
+rm -rf "$out"; mv "$tmp" "$out"
+# Older builds of this image are stale once the key changed.
+find "$ACCEPT_CACHE" -maxdepth 1 -name "$name-*" ! -path "$out" -exec rm -rf {} + 2>/dev/null || true
+log "$name: built in $(cat "$out/build-seconds")s"
+echo "$out"
