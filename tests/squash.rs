@@ -280,3 +280,36 @@ fn alpine_minirootfs_squashes_exactly() {
     assert_same_tree(&expected, &got, "alpine");
     assert!(!got.contains_key("sbin/apk") && got.contains_key("etc/added"));
 }
+
+/// The acceptance suite's cached image builder (debootstrap + apt in a chroot + umoci layers).
+fn accept_image(name: &str) -> std::path::PathBuf {
+    let o = run_ok(Command::new("bash").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acceptance/build.sh")).arg(name));
+    std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
+#[test]
+fn real_debian_multilayer_image_squashes_exactly() {
+    if !have_tool("umoci") || !have_tool("debootstrap") || !have_tool("runc") || !have_tool("skopeo") {
+        return;
+    }
+    let dir = accept_image("debian-layers");
+    let t = tmp();
+    let orig = dir.join("oci");
+    // Both input kinds: the OCI layout and skopeo's docker-archive of the same image.
+    for (i, input) in [orig.clone(), dir.join("docker-archive.tar")].iter().enumerate() {
+        let out = t.path().join(format!("sq{i}"));
+        squash_ok(input, &out, &["--format", "oci"]);
+        let expected = tree_manifest(&umoci_unpack(&orig, &t.path().join(format!("a{i}"))), true);
+        let got = tree_manifest(&umoci_unpack(&out, &t.path().join(format!("b{i}"))), true);
+        assert_same_tree(&expected, &got, &format!("debian-layers from {}", input.display()));
+        assert!(expected.len() > 3000, "a real Debian tree ({} paths)", expected.len());
+    }
+    let (c1, o1) = runc_run(&orig, &t.path().join("r1"), &["/usr/local/bin/report"]);
+    let (c2, o2) = runc_run(&t.path().join("sq0"), &t.path().join("r2"), &["/usr/local/bin/report"]);
+    assert_eq!(c1, 0, "{o1}");
+    assert_eq!((c2, o2), (c1, o1));
+    // inspect counts wasted bytes from the deleting layers, once per wasted copy.
+    let v: Value = serde_json::from_slice(&run_ok(imgslim().arg("inspect").arg("--json").arg(&orig)).stdout).unwrap();
+    assert!(v["wasted_bytes"].as_u64().unwrap() > 100_000, "{}", v["wasted_bytes"]);
+    assert!(v["layers"].as_array().unwrap().len() >= 4);
+}

@@ -154,6 +154,9 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         }
     }
     warnings.extend(found.uncertain.iter().cloned());
+    // A command used in several places is one root; its first label explains it.
+    let mut seen_roots = HashSet::new();
+    found.roots.retain(|r| seen_roots.insert(r.path.clone()));
 
     // 2. Profiles, which see the canonical roots.
     let mut set = ProfileSet::builtin().map_err(|e| Error::Other(format!("builtin profiles: {e}")))?;
