@@ -11,3 +11,4 @@ pub mod error;
 pub mod fs;
 pub mod image;
 pub mod layer;
+pub mod profile;
