@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use super::schema::ProfileFile;
 use super::{Acc, Ctx};
-use crate::elf::rootfs::{dirname, join_path};
+use crate::elf::rootfs::join_path;
 use crate::elf::{self, Node, RootFs};
 
 pub mod node;
