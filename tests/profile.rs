@@ -410,3 +410,54 @@ fn nginx_debian_config() {
     let why = &n.applied.iter().find(|a| a.name == "nginx").unwrap().why;
     assert!(why.contains("www-data") && why.contains("1 dynamic modules"), "{why}");
 }
+
+/// Debian's real OpenJDK 17 headless runtime (apt-get download, cached), with an app jar.
+#[test]
+fn jvm_debian_openjdk17() {
+    if !need("apt-get") || !need("dpkg-deb") {
+        return;
+    }
+    let dl = PathBuf::from("/var/cache/imgslim-test/profile-dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    let find = || std::fs::read_dir(&dl).unwrap().filter_map(Result::ok).map(|e| e.path()).find(|p| p.to_string_lossy().contains("openjdk-17-jre-headless_"));
+    if find().is_none() {
+        let out = Command::new("apt-get").args(["download", "openjdk-17-jre-headless"]).current_dir(&dl).output().unwrap();
+        if !out.status.success() {
+            assert!(!ci(), "apt-get download openjdk-17-jre-headless failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!("SKIP: apt-get download failed");
+            return;
+        }
+    }
+    let deb = find().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    assert!(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(r).status().unwrap().success());
+    let home = "/usr/lib/jvm/java-17-openjdk-amd64";
+    std::fs::create_dir_all(r.join("app")).unwrap();
+    std::fs::write(r.join("app/app.jar"), "PK").unwrap();
+    let (set, n) = run_eval(r, &[], &[&format!("{home}/bin/java")], Some("/app"), &[]);
+    assert!(applied(&n, "jvm"), "{:?}", n.applied);
+    for lib in ["server/libjvm.so", "libjava.so", "libjimage.so", "libnet.so", "libnio.so", "libzip.so", "libverify.so", "libjli.so", "libmanagement.so"] {
+        assert!(elf_root(&n, &format!("{home}/lib/{lib}")), "{lib} not an ELF root");
+    }
+    assert!(!elf_root(&n, &format!("{home}/lib/libjsound.so")), "sound is desktop-only");
+    assert!(is_kept(&n, &format!("{home}/lib/libjsound.so")), "…but kept as a file");
+    for p in ["lib/modules", "lib/jvm.cfg", "lib/tzdb.dat", "lib/classlist", "lib/security/default.policy", "conf/security/java.security", "release", "legal/java.base/ASSEMBLY_EXCEPTION"] {
+        let full = format!("{home}/{p}");
+        assert!(r.join(full.trim_start_matches('/')).symlink_metadata().is_ok(), "{full} not in the package");
+        assert!(is_kept(&n, &full), "{full} not kept");
+    }
+    // conf/*.properties are symlinks to /etc/java-17-openjdk: the targets are kept too.
+    assert!(is_kept(&n, "/etc/java-17-openjdk/net.properties"), "symlink target in /etc not kept");
+    assert!(is_kept(&n, "/app/app.jar"));
+    assert!(!is_kept(&n, &format!("{home}/lib/ct.sym")));
+    let man = std::fs::read_dir(r.join(&home[1..]).join("man/man1")).unwrap().next().unwrap().unwrap().file_name();
+    let man = format!("{home}/man/man1/{}", man.to_string_lossy());
+    assert!(!is_kept(&n, &man));
+    let rules = drop_rules(&set, &n.applied);
+    assert_eq!(rules.iter().find(|r| r.matches(&man)).map(|r| r.name.as_str()), Some("jvm-man"));
+    // JAVA_HOME from Env alone (a shell-script entrypoint): same home.
+    let (_, n2) = run_eval(r, &[("JAVA_HOME", "/usr/lib/jvm/java-1.17.0-openjdk-amd64")], &[], Some("/app"), &[]);
+    assert!(applied(&n2, "jvm"));
+    assert!(elf_root(&n2, &format!("{home}/lib/server/libjvm.so")), "JAVA_HOME symlink resolved to the real home");
+}
