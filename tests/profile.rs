@@ -461,3 +461,38 @@ fn jvm_debian_openjdk17() {
     assert!(applied(&n2, "jvm"));
     assert!(elf_root(&n2, &format!("{home}/lib/server/libjvm.so")), "JAVA_HOME symlink resolved to the real home");
 }
+
+/// The real Alpine minirootfs: musl, the CA bundle (with /etc/ssl/cert.pem symlink), apk rules.
+#[test]
+fn alpine_musl_ca_certificates_apk() {
+    let tgz = Path::new("/work/shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz");
+    if !tgz.exists() {
+        assert!(!ci(), "CI=true but {} is missing", tgz.display());
+        eprintln!("SKIP: no Alpine minirootfs");
+        return;
+    }
+    if !need("tar") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    assert!(Command::new("tar").arg("xzf").arg(tgz).arg("-C").arg(r).status().unwrap().success());
+    let (set, n) = run_eval(r, &[], &["/bin/busybox"], Some("/"), &[]);
+    for p in ["base", "musl", "ca-certificates"] {
+        assert!(applied(&n, p), "{p} not applied: {:?}", n.applied);
+    }
+    assert!(!applied(&n, "glibc") && !applied(&n, "python"), "{:?}", n.applied);
+    assert!(elf_root(&n, "/lib/ld-musl-x86_64.so.1"));
+    for p in ["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem", "/etc/ssl/openssl.cnf", "/etc/passwd", "/etc/group", "/etc/os-release", "/etc/alpine-release", "/lib/libc.musl-x86_64.so.1"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    assert!(!is_kept(&n, "/lib/apk/db/installed"));
+    let rules = drop_rules(&set, &n.applied);
+    let by = |p: &str| rules.iter().find(|r| r.matches(p)).map(|r| (r.name.clone(), r.distroless_only));
+    assert_eq!(by("/lib/apk/db/installed"), Some(("apk".into(), true)));
+    assert_eq!(by("/sbin/apk"), Some(("apk".into(), true)));
+    assert_eq!(by("/etc/apk/world"), Some(("apk".into(), true)));
+    assert_eq!(by("/lib/libapk.so.2.14.0"), Some(("apk".into(), true)));
+    assert_eq!(by("/lib/ld-musl-x86_64.so.1"), None);
+    assert_eq!(by("/etc/ssl/certs/ca-certificates.crt"), None);
+}
