@@ -228,6 +228,7 @@ fn debian_locale_and_timezone_from_env() {
     assert!(applied(&n, "tzdata-all"));
 
     let (_, n) = run_eval(&root, &[("TZ", "Nowhere/Land")], &["/usr/bin/python3.11"], None, &[]);
+    assert!(n.warnings.iter().all(|w| !w.contains("User")));
     assert!(n.warnings.iter().any(|w| w.contains("Nowhere/Land")));
     assert!(!is_kept(&n, "/usr/lib/locale/C.utf8"), "no LANG: no locale data");
 }
@@ -317,9 +318,9 @@ fn node_production_closure_from_real_npm_install() {
     std::fs::write(
         app.join("package.json"),
         r#"{"name":"app","version":"1.0.0","private":true,
-            "dependencies":{"debug":"2.6.9","@isaacs/string-locale-compare":"1.1.0"},
+            "dependencies":{"debug":"2.6.9","@isaacs/string-locale-compare":"1.1.0","mkdirp":"1.0.4"},
             "optionalDependencies":{"not-installed-optional-xyz":"*"},
-            "devDependencies":{"ms":"2.1.3","is-number":"7.0.0"}}"#
+            "devDependencies":{"ms":"2.1.3","is-number":"7.0.0","semver":"7.6.3"}}"#
             .replace("\"optionalDependencies\":{\"not-installed-optional-xyz\":\"*\"},", ""),
     )
     .unwrap();
@@ -337,14 +338,15 @@ fn node_production_closure_from_real_npm_install() {
     std::fs::write(r.join("usr/local/lib/node_modules/npm/package.json"), r#"{"name":"npm","bin":{"npm":"bin/npm-cli.js"}}"#).unwrap();
     let (set, n) = run_eval(r, &[("NODE_ENV", "production")], &["/usr/bin/node", "/srv/app/index.js"], Some("/srv/app"), &[]);
     assert!(applied(&n, "node"), "{:?}", n.applied);
-    for p in ["/srv/app/index.js", "/srv/app/package.json", "/srv/app/node_modules/debug/src/index.js", "/srv/app/node_modules/debug/node_modules/ms/index.js", "/srv/app/node_modules/@isaacs/string-locale-compare/index.js", "/srv/app/node_modules/.package-lock.json"] {
+    for p in ["/srv/app/index.js", "/srv/app/package.json", "/srv/app/node_modules/debug/src/index.js", "/srv/app/node_modules/debug/node_modules/ms/index.js", "/srv/app/node_modules/@isaacs/string-locale-compare/index.js", "/srv/app/node_modules/.package-lock.json", "/srv/app/node_modules/.bin/mkdirp", "/srv/app/node_modules/mkdirp/bin/cmd.js"] {
         assert!(is_kept(&n, p), "{p} not kept: {:#?}", n.keep);
     }
-    for p in ["/srv/app/node_modules/ms/index.js", "/srv/app/node_modules/is-number/index.js", "/usr/local/lib/node_modules/npm/bin/npm-cli.js"] {
+    assert!(app.join("node_modules/.bin/semver").symlink_metadata().is_ok());
+    for p in ["/srv/app/node_modules/ms/index.js", "/srv/app/node_modules/is-number/index.js", "/srv/app/node_modules/.bin/semver", "/usr/local/lib/node_modules/npm/bin/npm-cli.js"] {
         assert!(!is_kept(&n, p), "{p} kept");
     }
     let why = &n.applied.iter().find(|a| a.name == "node").unwrap().why;
-    assert!(why.contains("2 top-level packages not in the production closure"), "{why}");
+    assert!(why.contains("3 top-level packages not in the production closure"), "{why}");
     let rules = drop_rules(&set, &n.applied);
     let by = |p: &str| rules.iter().find(|r| r.matches(p)).map(|r| r.name.clone());
     assert_eq!(by("/srv/app/node_modules/ms/index.js").as_deref(), Some("node-dev-dependencies"));

@@ -45,6 +45,7 @@ pub(crate) fn app_workdir(cx: &Ctx) -> Option<String> {
 /// base: the WorkingDir tree is the application (minus `node_modules` when the node profile
 /// applies: it keeps the production closure itself).
 fn workdir(cx: &Ctx, acc: &mut Acc) -> Option<String> {
+    user(cx, acc);
     let raw = cx.view.workdir?;
     let Some(wd) = app_workdir(cx) else {
         return Some(format!("WorkingDir {raw} is a system directory, not kept whole"));
@@ -59,6 +60,37 @@ fn workdir(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     } else {
         acc.keep_glob(cx.view.fs, &wd, &reason);
         Some(format!("WorkingDir {wd} kept"))
+    }
+}
+
+/// The config `User`: a name must be in /etc/passwd (and a group name in /etc/group); its home
+/// directory is kept as a directory.
+fn user(cx: &Ctx, acc: &mut Acc) {
+    let Some(u) = cx.view.user.filter(|u| !u.is_empty()) else { return };
+    let (name, group) = match u.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (u, None),
+    };
+    let read = |p: &str| cx.view.fs.read(p).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let passwd = read("/etc/passwd");
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() >= 7 && (f[0] == name || (numeric(name) && f[2] == name)));
+    match entry {
+        Some(f) => {
+            let home = f[5];
+            if home.starts_with('/') {
+                if let Some(r) = cx.view.fs.resolve(home).filter(|r| r.node == Node::Dir) {
+                    acc.keep_dirs.entry(r.path).or_insert_with(|| format!("home directory of User {u}"));
+                }
+            }
+        }
+        None if !numeric(name) => acc.warn(format!("base: config User {u} is not in /etc/passwd: the container will not start (as before slimming)")),
+        None => {}
+    }
+    if let Some(g) = group.filter(|g| !numeric(g)) {
+        if !read("/etc/group").lines().any(|l| l.split(':').next() == Some(g)) {
+            acc.warn(format!("base: config User {u}: group {g} is not in /etc/group"));
+        }
     }
 }
 

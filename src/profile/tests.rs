@@ -230,3 +230,50 @@ fn malformed_files_give_warnings_not_panics() {
 }
 
 use super::providers::{python, web};
+
+#[test]
+fn config_user_home_and_missing_user() {
+    let fs = Mem::default().file("/etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n").file("/etc/group", "app:x:1000:\n").file("/home/app/.cache/pip/x", "c");
+    let set = ProfileSet::builtin().unwrap();
+    let run = |u: &str| {
+        let view = ImageView { fs: &fs, env: &[], roots: &[], workdir: None, user: Some(u) };
+        evaluate(&set, &[], &view).unwrap()
+    };
+    let n = run("app:app");
+    assert!(n.keep_dirs.iter().any(|k| k.path == "/home/app"), "{:?}", n.keep_dirs);
+    assert!(!n.keep.iter().any(|k| k.path.starts_with("/home/app")), "home contents are not kept");
+    assert!(n.warnings.is_empty(), "{:?}", n.warnings);
+    let n = run("1000");
+    assert!(n.keep_dirs.iter().any(|k| k.path == "/home/app"));
+    let n = run("ghost:nogroup");
+    assert!(n.warnings.iter().any(|w| w.contains("User ghost:nogroup is not in /etc/passwd")), "{:?}", n.warnings);
+    assert!(n.warnings.iter().any(|w| w.contains("group nogroup")), "{:?}", n.warnings);
+    assert!(run("4242:4242").warnings.is_empty(), "numeric ids need no entry");
+}
+
+#[test]
+fn node_resolution_walks_ancestors_and_skips_node_modules_dirs() {
+    let fs = Mem::default()
+        .file("/app/package.json", r#"{"dependencies":{"a":"1","@s/b":"1"},"devDependencies":{"d":"1"}}"#)
+        .file("/app/node_modules/a/package.json", r#"{"dependencies":{"c":"1"}}"#)
+        .file("/app/node_modules/a/node_modules/c/package.json", r#"{"dependencies":{"e":"1"}}"#)
+        .file("/app/node_modules/e/package.json", "{}")
+        .link("/app/node_modules/@s/b", "../.pnpm/b@1/node_modules/@s/b")
+        .file("/app/node_modules/.pnpm/b@1/node_modules/@s/b/package.json", r#"{"dependencies":{"f":"1"}}"#)
+        .file("/app/node_modules/.pnpm/b@1/node_modules/f/package.json", "{}")
+        .file("/app/node_modules/.pnpm/d@1/node_modules/d/package.json", "{}")
+        .link("/app/node_modules/d", ".pnpm/d@1/node_modules/d")
+        .file("/app/node_modules/.prisma/client/index.js", "")
+        .file("/usr/bin/node", "\x7fELF");
+    let n = eval(&fs, &[], &["/usr/bin/node"], Some("/app"), &[]);
+    let k = kept(&n);
+    for p in ["/app/package.json", "/app/node_modules/a", "/app/node_modules/e", "/app/node_modules/@s/b", "/app/node_modules/.pnpm/b@1/node_modules/@s/b", "/app/node_modules/.pnpm/b@1/node_modules/f", "/app/node_modules/.prisma"] {
+        assert!(k.contains(&p), "{p} not kept: {k:?}");
+    }
+    assert!(!k.iter().any(|p| p.contains("/d@1") || *p == "/app/node_modules/d"), "{k:?}");
+    assert_eq!(node::resolve_pkg(&fs, "/app/node_modules/a/node_modules/c", "e").unwrap().1, "/app/node_modules/e");
+    assert!(node::resolve_pkg(&fs, "/app/node_modules/a", "../a").is_none(), "names cannot climb");
+    assert!(node::resolve_pkg(&fs, "/app/node_modules/a", "a").is_some());
+}
+
+use super::providers::node;

@@ -40,6 +40,9 @@ fn valid_pkg_name(n: &str) -> bool {
 /// Node's lookup: `dir/node_modules/name` for `dir` = the requiring package's real dir and each
 /// ancestor, skipping dirs that are themselves named node_modules. Returns (path, canonical).
 pub fn resolve_pkg(fs: &dyn RootFs, from: &str, name: &str) -> Option<(String, String)> {
+    if !valid_pkg_name(name) {
+        return None;
+    }
     let mut d = from.to_string();
     loop {
         if !d.ends_with("/node_modules") {
@@ -186,7 +189,12 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc) -> Option<String> {
                 for b in fs.read_dir(&p) {
                     let bp = join_path(&p, &b);
                     if let Some(r) = fs.resolve(&bp) {
-                        if kept_pkgs.iter().any(|k| r.path.starts_with(&format!("{k}/"))) {
+                        // Owned by a kept package: the nearest package dir, not an app dir
+                        // seen through its node_modules.
+                        let owned = kept_pkgs.iter().any(|k| {
+                            r.path.strip_prefix(&format!("{k}/")).is_some_and(|rest| !rest.contains("node_modules/"))
+                        });
+                        if owned {
                             acc.keep(bp, "node: .bin entry of a kept package");
                         }
                     }

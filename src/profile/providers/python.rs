@@ -13,7 +13,7 @@ use crate::profile::{schema, Acc, Ctx};
 /// Entries that python.toml's `keep.exclude` removes from site/dist-packages, let back in when
 /// the app imports the module (by exclude-pattern suffix).
 pub const PACKAGING: &[(&str, &[&str])] = &[
-    ("pip", &["/pip", "/pip-*.dist-info"]),
+    ("pip", &["/pip", "/pip-*.dist-info", "/bin/pip", "/bin/pip[0-9]*"]),
     ("setuptools", &["/setuptools", "/setuptools-*.dist-info", "/_distutils_hack", "/distutils-precedence.pth", "/pkg_resources"]),
     ("pkg_resources", &["/pkg_resources", "/setuptools", "/setuptools-*.dist-info"]),
     ("wheel", &["/wheel", "/wheel-*.dist-info"]),
