@@ -133,7 +133,7 @@ fn debian_base_glibc_python() {
     let rules = drop_rules(&set, &n.applied);
     let files = tree(&root);
     let mut overlap = Vec::new();
-    for (p, _) in &files {
+    for p in files.keys() {
         if is_kept(&n, p) {
             if let Some(r) = rules.iter().find(|r| r.matches(p) && r.name != "tzdata-unused-zones") {
                 overlap.push(format!("{p} ({})", r.name));

@@ -92,7 +92,10 @@ pub(crate) fn jvm(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     }
     if let Some(cp) = cx.view.env_get("CLASSPATH") {
         for e in cp.split(':').filter(|e| e.starts_with('/')) {
-            let pat = if e.ends_with("/*") { format!("{}/*.jar", &e[..e.len() - 2]) } else { e.to_string() };
+            let pat = match e.strip_suffix("/*") {
+                Some(dir) => format!("{dir}/*.jar"),
+                None => e.to_string(),
+            };
             acc.keep_glob(fs, &pat, &format!("jvm: Env CLASSPATH={cp}"));
         }
     }
