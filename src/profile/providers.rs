@@ -283,21 +283,45 @@ fn locale(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     Some(format!("locale data for {}", notes.join(", ")))
 }
 
+fn keep_gconv(fs: &dyn RootFs, acc: &mut Acc, dir: &str, reason: &str) {
+    acc.keep_glob(fs, dir, reason);
+    let empty = globset::GlobSet::empty();
+    let mut e = super::expand::Expander::new(fs, &empty);
+    e.add(&format!("{dir}/*.so"), reason);
+    for (p, _) in e.finish().paths {
+        if fs.lstat(&p) == Some(Node::File) {
+            acc.elf_roots.entry(p).or_insert_with(|| format!("{reason}: gconv module, dlopen()ed by iconv"));
+        }
+    }
+}
+
+/// Codesets glibc converts without gconv modules.
+const BUILTIN_CODESETS: &[&str] = &["utf8", "ascii", "ansix3.41968", "iso88591", "iso646irv1991", "ucs4", "ucs2", "utf16", "utf32", "utf7", "internal"];
+
 fn gconv(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     let fs = cx.view.fs;
     if let Some(gp) = cx.view.env_get("GCONV_PATH") {
         for d in gp.split(':').filter(|d| d.starts_with('/')) {
-            acc.keep_glob(fs, d, &format!("Env GCONV_PATH={gp}"));
+            keep_gconv(fs, acc, d, &format!("Env GCONV_PATH={gp}"));
         }
         return Some(format!("gconv modules from GCONV_PATH={gp}"));
     }
     let dirs = lib_dirs(cx);
-    if let Some(d) = dirs.iter().map(|d| format!("{d}/gconv")).find(|d| fs.resolve(d).is_some_and(|r| r.node == Node::Dir)) {
-        acc.warn(format!(
-            "glibc: gconv modules ({d}) not kept: iconv()/locale conversions other than the built-in UTF-8/ASCII/ISO-8859-1 would fail; use --profile glibc-gconv to keep them"
-        ));
+    let gdir = dirs.iter().map(|d| format!("{d}/gconv")).find(|d| fs.resolve(d).is_some_and(|r| r.node == Node::Dir))?;
+    // A configured locale with a codeset glibc does not have built in needs its module.
+    let foreign: Vec<String> = configured_locales(cx)
+        .into_iter()
+        .filter(|(_, l)| split_locale(l).2.is_some_and(|cs| !BUILTIN_CODESETS.contains(&cs.as_str())))
+        .map(|(k, l)| format!("{k}={l}"))
+        .collect();
+    if !foreign.is_empty() {
+        keep_gconv(fs, acc, &gdir, &format!("locale codeset of {} needs gconv", foreign.join(", ")));
+        return Some(format!("gconv modules {gdir} kept for {}", foreign.join(", ")));
     }
-    Some("gconv modules not kept (no GCONV_PATH)".into())
+    acc.warn(format!(
+        "glibc: gconv modules ({gdir}) not kept: iconv() to charsets other than the built-in UTF-8/ASCII/ISO-8859-1/UCS/UTF-16/32 fails; use --profile glibc-gconv to keep them"
+    ));
+    Some("gconv modules not kept (no GCONV_PATH, no non-UTF-8 locale)".into())
 }
 
 /// tzdata: the zone named by TZ (the /etc/localtime chain is kept by base).

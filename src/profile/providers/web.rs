@@ -53,7 +53,7 @@ pub(crate) fn jvm(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     let homes = java_homes(cx);
     let mut notes = Vec::new();
     for (home, why) in &homes {
-        let ex: Vec<String> = ["lib/src.zip", "src.zip", "jmods", "man", "demo", "sample", "include", "lib/ct.sym"]
+        let ex: Vec<String> = ["lib/src.zip", "src.zip", "jmods", "man", "docs", "demo", "sample", "include", "lib/ct.sym"]
             .iter()
             .map(|e| format!("{home}/{e}"))
             .collect();
