@@ -56,7 +56,7 @@ pub fn with_new_layers(config: &Value, diff_ids: &[Digest], created_by: &str, co
         }
         history.push(entry);
     }
-    let obj = c.as_object_mut().expect("made an object above");
+    let Some(obj) = c.as_object_mut() else { return c };
     obj.insert("history".into(), Value::Array(history));
     obj.insert(
         "rootfs".into(),
