@@ -181,7 +181,10 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     elf_roots.retain(|r| seen.insert(r.clone()));
     let copts = ClosureOptions { ld_library_path: get_env("LD_LIBRARY_PATH"), ld_preload: get_env("LD_PRELOAD"), cwd: workdir.clone().unwrap_or_else(|| "/".into()) };
     let closure = elf::closure(&fs, &elf_roots, &copts);
-    for u in &closure.unresolved {
+    // A library kept under the same name elsewhere (libjvm.so, loaded first by the launcher)
+    // is found by soname at run time, as the loader reuses already-loaded objects.
+    let kept_names: HashSet<&str> = closure.kept.keys().filter_map(|k| k.rsplit('/').next()).collect();
+    for u in closure.unresolved.iter().filter(|u| !kept_names.contains(u.name.as_str())) {
         warnings.insert(format!("{} needs {} but it {} (root: {})", u.requester, u.name, u.why, u.root));
     }
     warnings.extend(closure.warnings.iter().cloned());
@@ -205,7 +208,10 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         for s in &r.symlinks {
             keep.entry(s.clone()).or_insert_with(|| format!("symlink on the way to {path} ({reason})"));
         }
-        if r.node == elf::Node::Dir {
+        // A directory named directly keeps its subtree; a symlink that points at a directory
+        // (`/lib -> usr/lib`) keeps only itself and the directory entry.
+        let names_a_symlink = r.symlinks.last().is_some_and(|s| fs.resolve(&parent_of(path)).map(|pr| format!("{}/{}", pr.path.trim_end_matches('/'), base_of(path))) == Some(s.clone()));
+        if r.node == elf::Node::Dir && !names_a_symlink {
             subtrees.entry(r.path.clone()).or_insert_with(|| reason.clone());
         }
         keep.entry(r.path).or_insert(reason);
@@ -224,9 +230,8 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     for k in &needs.keep {
         add(&mut keep, &mut subtrees, &k.path, k.reason.clone());
     }
-    if let Some(w) = &workdir {
-        add(&mut keep, &mut subtrees, w, "WorkingDir".into());
-    }
+    // WorkingDir is the base profile's to keep: it knows to leave node_modules to the node
+    // profile's production closure.
     if let Some(vols) = runtime(config, "Volumes").and_then(Value::as_object) {
         for v in vols.keys() {
             if let Some(r) = fs.resolve(v) {
@@ -388,6 +393,17 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         rules: rules_out,
         warnings: warnings.into_iter().collect(),
     })
+}
+
+fn parent_of(p: &str) -> String {
+    match p.trim_end_matches('/').rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => p[..i].to_string(),
+    }
+}
+
+fn base_of(p: &str) -> &str {
+    p.trim_end_matches('/').rsplit('/').next().unwrap_or("")
 }
 
 fn drop_by(e: &mut Entry, r: &profile::DropRule) {
