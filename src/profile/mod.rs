@@ -212,7 +212,18 @@ impl Acc {
         self.warnings.insert(w.into());
     }
     /// Keep a glob's expansion (nothing excluded), with symlink targets.
+    /// Providers keep paths the image's own files name (package.json, nginx.conf, Env): a
+    /// system directory (`/`, `/usr`, `/etc`…) named that way is refused with a warning, so
+    /// `node_modules/x -> ../../..` or `root /;` cannot keep the whole image.
     pub fn keep_glob(&mut self, fs: &dyn RootFs, pattern: &str, reason: &str) -> usize {
+        if !pattern.contains(['*', '?', '[', '{']) {
+            if let Some(r) = fs.resolve(pattern) {
+                if providers::SYSTEM_DIRS.contains(&r.path.as_str()) {
+                    self.warn(format!("{reason}: refusing to keep the system directory {} (from {pattern}) whole", r.path));
+                    return 0;
+                }
+            }
+        }
         let empty = GlobSet::empty();
         let mut e = expand::Expander::new(fs, &empty);
         let n = e.add(pattern, reason);

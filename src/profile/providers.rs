@@ -30,7 +30,7 @@ pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) ->
 }
 
 /// Directories that are system trees, never "the app's working directory".
-const SYSTEM_DIRS: &[&str] = &["/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/share", "/etc", "/var", "/root", "/home", "/tmp", "/var/tmp", "/opt", "/srv", "/proc", "/sys", "/dev", "/run"];
+pub(crate) const SYSTEM_DIRS: &[&str] = &["/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/share", "/etc", "/var", "/root", "/home", "/tmp", "/var/tmp", "/opt", "/srv", "/proc", "/sys", "/dev", "/run"];
 
 /// The canonical WorkingDir, when it is an application directory (not `/` or a system tree).
 pub(crate) fn app_workdir(cx: &Ctx) -> Option<String> {

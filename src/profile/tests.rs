@@ -276,4 +276,21 @@ fn node_resolution_walks_ancestors_and_skips_node_modules_dirs() {
     assert!(node::resolve_pkg(&fs, "/app/node_modules/a", "a").is_some());
 }
 
+#[test]
+fn hostile_paths_cannot_keep_the_whole_image() {
+    let fs = Mem::default()
+        .file("/app/package.json", r#"{"dependencies":{"evil":"1"}}"#)
+        .link("/app/node_modules/evil", "../../..")
+        .file("/etc/nginx/nginx.conf", "http { server { root /; location / { alias /usr/; } } }")
+        .file("/usr/sbin/nginx", "x")
+        .file("/usr/bin/node", "x")
+        .file("/usr/lib/big", "x");
+    let n = eval(&fs, &[("PYTHONPATH", "/"), ("JAVA_HOME", "/usr")], &["/usr/bin/node", "/usr/sbin/nginx"], Some("/app"), &["node", "nginx", "python", "jvm"]);
+    let k = kept(&n);
+    assert!(!k.contains(&"/") && !k.contains(&"/usr"), "{k:?}");
+    assert!(!k.iter().any(|p| p.starts_with("/usr/lib")), "{k:?}");
+    assert!(n.warnings.iter().filter(|w| w.contains("refusing to keep the system directory")).count() >= 3, "{:#?}", n.warnings);
+    assert!(n.warnings.iter().any(|w| w.contains("package evil") && w.contains("system directory /")), "{:#?}", n.warnings);
+}
+
 use super::providers::node;

@@ -165,6 +165,10 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc) -> Option<String> {
                     let nm = dirname(&path);
                     let nm = if name.starts_with('@') { dirname(&nm) } else { nm };
                     nm_dirs.insert(nm);
+                    if super::SYSTEM_DIRS.contains(&canon.as_str()) {
+                        acc.warn(format!("node: package {name} of {label} resolves to the system directory {canon}; ignored"));
+                        continue;
+                    }
                     if kept_pkgs.insert(canon.clone()) {
                         acc.keep_glob(fs, &canon, &reason);
                         q.push_back((canon, name.clone()));

@@ -22,7 +22,7 @@ fn java_homes(cx: &Ctx) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     let mut add = |p: String, why: String| {
         if let Some(r) = fs.resolve(&p) {
-            if r.node == Node::Dir && (is_dir(fs, &format!("{}/lib", r.path)) || is_dir(fs, &format!("{}/jre", r.path))) {
+            if r.node == Node::Dir && !super::SYSTEM_DIRS.contains(&r.path.as_str()) && (is_dir(fs, &format!("{}/lib", r.path)) || is_dir(fs, &format!("{}/jre", r.path))) {
                 out.insert((r.path, why));
             }
         }
