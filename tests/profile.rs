@@ -148,6 +148,19 @@ fn debian_base_glibc_python() {
     // Kept paths and drop rules never overlap (keep wins, but the rules should not claim them).
     let rules = drop_rules(&set, &n.applied);
     let files = tree(&root);
+    let kept_bytes: u64 = files.iter().filter(|(p, _)| is_kept(&n, p)).map(|(_, s)| s).sum();
+    let py_bytes: u64 = files.iter().filter(|(p, _)| p.starts_with("/usr/lib/python3.11/")).map(|(_, s)| s).sum();
+    let py_kept: u64 = files.iter().filter(|(p, _)| p.starts_with("/usr/lib/python3.11/") && is_kept(&n, p)).map(|(_, s)| s).sum();
+    eprintln!(
+        "debian python3.11: {} keep entries, {} elf_roots, {} keep_dirs, {} warnings; profiles keep {kept_bytes} bytes (before ELF closure); stdlib {py_kept} of {py_bytes} bytes",
+        n.keep.len(), n.elf_roots.len(), n.keep_dirs.len(), n.warnings.len()
+    );
+    for a in &n.applied {
+        eprintln!("applied {}", a.why);
+    }
+    for w in &n.warnings {
+        eprintln!("warning {w}");
+    }
     let mut overlap = Vec::new();
     for p in files.keys() {
         if is_kept(&n, p) {

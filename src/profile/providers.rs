@@ -196,11 +196,14 @@ fn nss(cx: &Ctx, acc: &mut Acc) -> Option<String> {
             }
             None if NSS_BUILTIN.contains(&s.as_str()) => {}
             None => acc.warn(format!(
-                "glibc: /etc/nsswitch.conf names NSS service '{s}' ({dbs}) but {name} is not in the image: lookups through it fail (as they do before slimming)"
+                "glibc: /etc/nsswitch.conf names NSS service '{s}' ({dbs}) but {name} is not in the image: glibc skips it (as before slimming)"
             )),
         }
     }
-    Some(format!("NSS modules from /etc/nsswitch.conf: {}", if kept.is_empty() { "none present".into() } else { kept.join(", ") }))
+    Some(format!(
+        "NSS modules from /etc/nsswitch.conf: {} (files and dns are built into glibc >= 2.34; their .so are then stubs, kept if present)",
+        if kept.is_empty() { "none present".into() } else { kept.join(", ") }
+    ))
 }
 
 fn libgcc_s(cx: &Ctx, acc: &mut Acc) -> Option<String> {
@@ -307,7 +310,7 @@ fn gconv(cx: &Ctx, acc: &mut Acc) -> Option<String> {
         return Some(format!("gconv modules from GCONV_PATH={gp}"));
     }
     let dirs = lib_dirs(cx);
-    let gdir = dirs.iter().map(|d| format!("{d}/gconv")).find(|d| fs.resolve(d).is_some_and(|r| r.node == Node::Dir))?;
+    let gdir = dirs.iter().filter_map(|d| fs.resolve(&format!("{d}/gconv"))).find(|r| r.node == Node::Dir)?.path;
     // A configured locale with a codeset glibc does not have built in needs its module.
     let foreign: Vec<String> = configured_locales(cx)
         .into_iter()
