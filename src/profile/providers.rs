@@ -11,11 +11,12 @@ pub mod node;
 pub mod python;
 pub mod web;
 
-pub const NAMES: &[&str] = &["workdir", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx"];
+pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx"];
 
 pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<String> {
     match name {
         "workdir" => workdir(cx, acc),
+        "cert_env" => cert_env(cx, acc),
         "nss" => nss(cx, acc),
         "libgcc_s" => libgcc_s(cx, acc),
         "locale" => locale(cx, acc),
@@ -60,6 +61,30 @@ fn workdir(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     } else {
         acc.keep_glob(cx.view.fs, &wd, &reason);
         Some(format!("WorkingDir {wd} kept"))
+    }
+}
+
+/// Env variables naming CA bundles or directories (OpenSSL, curl, requests, Node).
+const CERT_ENV: &[&str] = &["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE"];
+
+/// ca-certificates: the bundles and dirs Env points at.
+fn cert_env(cx: &Ctx, acc: &mut Acc) -> Option<String> {
+    let mut notes = Vec::new();
+    for k in CERT_ENV {
+        let Some(v) = cx.view.env_get(k) else { continue };
+        // SSL_CERT_DIR is a colon-separated list.
+        for p in v.split(':').filter(|p| p.starts_with('/')) {
+            if acc.keep_glob(cx.view.fs, p, &format!("Env {k}={v}")) > 0 {
+                notes.push(format!("{k}={p}"));
+            } else if cx.view.fs.resolve(p).is_none() {
+                acc.warn(format!("ca-certificates: Env {k}={v} but {p} is not in the image"));
+            }
+        }
+    }
+    if notes.is_empty() {
+        None
+    } else {
+        Some(format!("CA paths from Env: {}", notes.join(", ")))
     }
 }
 

@@ -277,6 +277,17 @@ fn node_resolution_walks_ancestors_and_skips_node_modules_dirs() {
 }
 
 #[test]
+fn ca_bundles_named_in_env_are_kept() {
+    let fs = Mem::default().file("/opt/certs/corp.pem", "PEM").file("/opt/certs/other.pem", "PEM").file("/etc/ssl/certs/ca-certificates.crt", "PEM");
+    let n = eval(&fs, &[("SSL_CERT_FILE", "/opt/certs/corp.pem"), ("NODE_EXTRA_CA_CERTS", "/missing.pem")], &[], None, &[]);
+    assert!(n.applied.iter().any(|a| a.name == "ca-certificates"));
+    let k = kept(&n);
+    assert!(k.contains(&"/opt/certs/corp.pem") && k.contains(&"/etc/ssl/certs/ca-certificates.crt"), "{k:?}");
+    assert!(!k.contains(&"/opt/certs/other.pem"));
+    assert!(n.warnings.iter().any(|w| w.contains("/missing.pem")), "{:?}", n.warnings);
+}
+
+#[test]
 fn hostile_paths_cannot_keep_the_whole_image() {
     let fs = Mem::default()
         .file("/app/package.json", r#"{"dependencies":{"evil":"1"}}"#)
