@@ -292,7 +292,7 @@ fn hostile_paths_cannot_keep_the_whole_image() {
     let fs = Mem::default()
         .file("/app/package.json", r#"{"dependencies":{"evil":"1"}}"#)
         .link("/app/node_modules/evil", "../../..")
-        .file("/etc/nginx/nginx.conf", "http { server { root /; location / { alias /usr/; } } }")
+        .file("/etc/nginx/nginx.conf", "include /; include /usr/*; http { server { root /; location / { alias /usr/; } } }")
         .file("/usr/sbin/nginx", "x")
         .file("/usr/bin/node", "x")
         .file("/usr/lib/big", "x");
