@@ -145,6 +145,11 @@ fn debian_base_glibc_python() {
         assert!(elf_root(&n, d), "{d} not an elf root");
     }
     assert!(elf_root(&n, "/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so"));
+    // python3.11 itself does not link libssl; its _ssl module does: openssl applies in round 2.
+    assert!(why("openssl").contains("elf_roots"), "{}", why("openssl"));
+    assert!(elf_root(&n, "/usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so"));
+    assert!(elf_root(&n, "/usr/lib/x86_64-linux-gnu/engines-3/padlock.so"));
+    assert!(is_kept(&n, "/usr/lib/ssl/openssl.cnf") && is_kept(&n, "/etc/ssl/openssl.cnf"));
     // Kept paths and drop rules never overlap (keep wins, but the rules should not claim them).
     let rules = drop_rules(&set, &n.applied);
     let files = tree(&root);
@@ -520,7 +525,7 @@ fn alpine_musl_ca_certificates_apk() {
     for p in ["base", "musl", "ca-certificates"] {
         assert!(applied(&n, p), "{p} not applied: {:?}", n.applied);
     }
-    assert!(!applied(&n, "glibc") && !applied(&n, "python"), "{:?}", n.applied);
+    assert!(!applied(&n, "glibc") && !applied(&n, "python") && !applied(&n, "openssl"), "busybox does not link libssl: {:?}", n.applied);
     assert!(elf_root(&n, "/lib/ld-musl-x86_64.so.1"));
     for p in ["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem", "/etc/ssl/openssl.cnf", "/etc/passwd", "/etc/group", "/etc/os-release", "/etc/alpine-release", "/lib/libc.musl-x86_64.so.1"] {
         assert!(is_kept(&n, p), "{p} not kept");

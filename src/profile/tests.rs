@@ -62,7 +62,7 @@ fn kept(n: &Needs) -> Vec<&str> {
 fn builtin_profiles_parse_and_rule_names_are_unique() {
     let set = ProfileSet::builtin().unwrap();
     let names = set.names();
-    for n in ["base", "ca-certificates", "glibc", "glibc-gconv", "jvm", "musl", "nginx", "node", "python", "tzdata", "tzdata-all"] {
+    for n in ["base", "ca-certificates", "glibc", "glibc-gconv", "jvm", "musl", "nginx", "node", "openssl", "python", "tzdata", "tzdata-all"] {
         assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
     }
     let all: Vec<Applied> = names.iter().map(|n| Applied { name: n.clone(), why: String::new() }).collect();
@@ -258,6 +258,7 @@ fn node_resolution_walks_ancestors_and_skips_node_modules_dirs() {
         .file("/app/node_modules/a/package.json", r#"{"dependencies":{"c":"1"}}"#)
         .file("/app/node_modules/a/node_modules/c/package.json", r#"{"dependencies":{"e":"1"}}"#)
         .file("/app/node_modules/e/package.json", "{}")
+        .file("/app/node_modules/e/build/Release/e.node", "\x7fELF")
         .link("/app/node_modules/@s/b", "../.pnpm/b@1/node_modules/@s/b")
         .file("/app/node_modules/.pnpm/b@1/node_modules/@s/b/package.json", r#"{"dependencies":{"f":"1"}}"#)
         .file("/app/node_modules/.pnpm/b@1/node_modules/f/package.json", "{}")
@@ -271,6 +272,7 @@ fn node_resolution_walks_ancestors_and_skips_node_modules_dirs() {
         assert!(k.contains(&p), "{p} not kept: {k:?}");
     }
     assert!(!k.iter().any(|p| p.contains("/d@1") || *p == "/app/node_modules/d"), "{k:?}");
+    assert!(n.elf_roots.iter().any(|r| r.path == "/app/node_modules/e/build/Release/e.node"), "native addon: {:?}", n.elf_roots);
     assert_eq!(node::resolve_pkg(&fs, "/app/node_modules/a/node_modules/c", "e").unwrap().1, "/app/node_modules/e");
     assert!(node::resolve_pkg(&fs, "/app/node_modules/a", "../a").is_none(), "names cannot climb");
     assert!(node::resolve_pkg(&fs, "/app/node_modules/a", "a").is_some());

@@ -171,6 +171,15 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc) -> Option<String> {
                     }
                     if kept_pkgs.insert(canon.clone()) {
                         acc.keep_glob(fs, &canon, &reason);
+                        // Native addons are dlopen()ed by require(): their ELF closure is needed.
+                        let empty = globset::GlobSet::empty();
+                        let mut e = Expander::new(fs, &empty);
+                        e.add(&format!("{canon}/**/*.node"), &reason);
+                        for (p, _) in e.finish().paths {
+                            if fs.lstat(&p) == Some(Node::File) {
+                                acc.elf_roots.entry(p).or_insert_with(|| format!("{reason}: native addon, dlopen()ed by require()"));
+                            }
+                        }
                         q.push_back((canon, name.clone()));
                     }
                 }
