@@ -145,9 +145,27 @@ fn debian_base_glibc_python() {
         assert!(elf_root(&n, d), "{d} not an elf root");
     }
     assert!(elf_root(&n, "/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so"));
+    // python3.11 itself does not link libssl; its _ssl module does: openssl applies in round 2.
+    assert!(why("openssl").contains("elf_roots"), "{}", why("openssl"));
+    assert!(elf_root(&n, "/usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so"));
+    assert!(elf_root(&n, "/usr/lib/x86_64-linux-gnu/engines-3/padlock.so"));
+    assert!(is_kept(&n, "/usr/lib/ssl/openssl.cnf") && is_kept(&n, "/etc/ssl/openssl.cnf"));
     // Kept paths and drop rules never overlap (keep wins, but the rules should not claim them).
     let rules = drop_rules(&set, &n.applied);
     let files = tree(&root);
+    let kept_bytes: u64 = files.iter().filter(|(p, _)| is_kept(&n, p)).map(|(_, s)| s).sum();
+    let py_bytes: u64 = files.iter().filter(|(p, _)| p.starts_with("/usr/lib/python3.11/")).map(|(_, s)| s).sum();
+    let py_kept: u64 = files.iter().filter(|(p, _)| p.starts_with("/usr/lib/python3.11/") && is_kept(&n, p)).map(|(_, s)| s).sum();
+    eprintln!(
+        "debian python3.11: {} keep entries, {} elf_roots, {} keep_dirs, {} warnings; profiles keep {kept_bytes} bytes (before ELF closure); stdlib {py_kept} of {py_bytes} bytes",
+        n.keep.len(), n.elf_roots.len(), n.keep_dirs.len(), n.warnings.len()
+    );
+    for a in &n.applied {
+        eprintln!("applied {}", a.why);
+    }
+    for w in &n.warnings {
+        eprintln!("warning {w}");
+    }
     let mut overlap = Vec::new();
     for p in files.keys() {
         if is_kept(&n, p) {
@@ -507,7 +525,7 @@ fn alpine_musl_ca_certificates_apk() {
     for p in ["base", "musl", "ca-certificates"] {
         assert!(applied(&n, p), "{p} not applied: {:?}", n.applied);
     }
-    assert!(!applied(&n, "glibc") && !applied(&n, "python"), "{:?}", n.applied);
+    assert!(!applied(&n, "glibc") && !applied(&n, "python") && !applied(&n, "openssl"), "busybox does not link libssl: {:?}", n.applied);
     assert!(elf_root(&n, "/lib/ld-musl-x86_64.so.1"));
     for p in ["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem", "/etc/ssl/openssl.cnf", "/etc/passwd", "/etc/group", "/etc/os-release", "/etc/alpine-release", "/lib/libc.musl-x86_64.so.1"] {
         assert!(is_kept(&n, p), "{p} not kept");

@@ -54,6 +54,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("jvm.toml", include_str!("../../profiles/jvm.toml")),
     ("musl.toml", include_str!("../../profiles/musl.toml")),
     ("nginx.toml", include_str!("../../profiles/nginx.toml")),
+    ("openssl.toml", include_str!("../../profiles/openssl.toml")),
     ("node.toml", include_str!("../../profiles/node.toml")),
     ("python.toml", include_str!("../../profiles/python.toml")),
     ("tzdata.toml", include_str!("../../profiles/tzdata.toml")),
@@ -212,7 +213,18 @@ impl Acc {
         self.warnings.insert(w.into());
     }
     /// Keep a glob's expansion (nothing excluded), with symlink targets.
+    /// Providers keep paths the image's own files name (package.json, nginx.conf, Env): a
+    /// system directory (`/`, `/usr`, `/etc`…) named that way is refused with a warning, so
+    /// `node_modules/x -> ../../..` or `root /;` cannot keep the whole image.
     pub fn keep_glob(&mut self, fs: &dyn RootFs, pattern: &str, reason: &str) -> usize {
+        if !pattern.contains(['*', '?', '[', '{']) {
+            if let Some(r) = fs.resolve(pattern) {
+                if providers::SYSTEM_DIRS.contains(&r.path.as_str()) {
+                    self.warn(format!("{reason}: refusing to keep the system directory {} (from {pattern}) whole", r.path));
+                    return 0;
+                }
+            }
+        }
         let empty = GlobSet::empty();
         let mut e = expand::Expander::new(fs, &empty);
         let n = e.add(pattern, reason);
@@ -257,62 +269,52 @@ pub fn evaluate(set: &ProfileSet, forced: &[String], view: &ImageView) -> Result
         cwd: view.workdir.unwrap_or("/").to_string(),
     };
     let clo = elf::closure(view.fs, view.roots, &opts);
-    let mut closure: BTreeSet<String> = clo.kept.keys().cloned().collect();
+    let mut closure: BTreeSet<String> = clo.kept.into_keys().collect();
     closure.extend(view.roots.iter().cloned());
 
-    // Detection.
+    // Detection, then evaluation, in rounds: the elf_roots a profile adds (Python extension
+    // modules, NSS modules, JDK libraries) extend the closure, which can make another profile
+    // apply (e.g. openssl through python's _ssl module). At most 3 rounds.
     let mut applied: Vec<Applied> = Vec::new();
-    for (name, l) in &set.profiles {
-        let why = if forced.contains(name) {
-            Some(format!("{name}: forced with --profile {name}"))
-        } else if l.user {
-            Some(format!("{name}: user profile {} given with --profile", l.origin))
-        } else {
-            detect(name, &l.file.detect, view, &closure)
-        };
-        if let Some(why) = why {
-            applied.push(Applied { name: name.clone(), why });
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut acc = Acc::default();
+    let mut closure_of: BTreeSet<String> = BTreeSet::new();
+    for round in 0..3 {
+        let mut new: Vec<Applied> = Vec::new();
+        for (name, l) in &set.profiles {
+            if done.contains(name) {
+                continue;
+            }
+            let why = if forced.contains(name) {
+                Some(format!("{name}: forced with --profile {name}"))
+            } else if l.user {
+                Some(format!("{name}: user profile {} given with --profile", l.origin))
+            } else {
+                detect(name, &l.file.detect, view, &closure, round > 0)
+            };
+            if let Some(why) = why {
+                new.push(Applied { name: name.clone(), why });
+            }
         }
+        if new.is_empty() {
+            break;
+        }
+        new.sort_by_key(|a| (a.name != "base", a.name.clone()));
+        done.extend(new.iter().map(|a| a.name.clone()));
+        let cx = Ctx { view, closure: closure.clone(), applied: done.clone() };
+        for a in &mut new {
+            let Some(l) = set.profiles.get(&a.name) else { continue };
+            apply_profile(l, a, &cx, &mut acc)?;
+        }
+        applied.extend(new);
+        let more: Vec<String> = acc.elf_roots.keys().filter(|p| !closure_of.contains(*p)).cloned().collect();
+        if more.is_empty() {
+            break;
+        }
+        closure_of.extend(more.iter().cloned());
+        closure.extend(elf::closure(view.fs, &more, &opts).kept.into_keys());
     }
     applied.sort_by_key(|a| (a.name != "base", a.name.clone()));
-    let cx = Ctx { view, closure, applied: applied.iter().map(|a| a.name.clone()).collect() };
-
-    let mut acc = Acc::default();
-    for a in &mut applied {
-        let Some(l) = set.profiles.get(&a.name) else { continue };
-        let p = &l.file;
-        let exclude = schema::globset(&p.keep.exclude).map_err(|e| ProfileError::Invalid { origin: l.origin.clone(), msg: e.to_string() })?;
-        for (pats, elf) in [(&p.keep.globs, false), (&p.keep.elf_closure, true)] {
-            for pat in pats {
-                let what = format!("profile {}: {} {pat}", p.name, if elf { "keep.elf_closure" } else { "keep.globs" });
-                let mut e = expand::Expander::new(view.fs, &exclude);
-                e.add(pat, &what);
-                acc.absorb(e.finish(), elf, &what);
-            }
-        }
-        for pat in &p.keep.dirs {
-            let what = format!("profile {}: keep.dirs {pat}", p.name);
-            let mut e = expand::Expander::new(view.fs, &exclude);
-            e.add(pat, &what);
-            for (path, r) in e.finish().paths {
-                match view.fs.lstat(&path) {
-                    Some(elf::Node::Dir) => {
-                        acc.keep_dirs.entry(path).or_insert(r);
-                    }
-                    Some(elf::Node::Symlink(_)) => {
-                        acc.keep.entry(path).or_insert(r);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for prov in &p.providers {
-            if let Some(note) = providers::run(prov, &cx, &mut acc, p) {
-                a.why.push_str("; ");
-                a.why.push_str(&note);
-            }
-        }
-    }
     let to_vec = |m: BTreeMap<String, String>| m.into_iter().map(|(path, reason)| Keep { path, reason }).collect();
     Ok(Needs {
         applied,
@@ -324,7 +326,46 @@ pub fn evaluate(set: &ProfileSet, forced: &[String], view: &ImageView) -> Result
     })
 }
 
-fn detect(name: &str, d: &schema::Detect, view: &ImageView, closure: &BTreeSet<String>) -> Option<String> {
+/// Keep globs, elf_closure, dirs and providers of one applied profile.
+fn apply_profile(l: &Loaded, a: &mut Applied, cx: &Ctx, acc: &mut Acc) -> Result<(), ProfileError> {
+    let view = cx.view;
+    let p = &l.file;
+    let exclude = schema::globset(&p.keep.exclude).map_err(|e| ProfileError::Invalid { origin: l.origin.clone(), msg: e.to_string() })?;
+    for (pats, elf) in [(&p.keep.globs, false), (&p.keep.elf_closure, true)] {
+        for pat in pats {
+            let what = format!("profile {}: {} {pat}", p.name, if elf { "keep.elf_closure" } else { "keep.globs" });
+            let mut e = expand::Expander::new(view.fs, &exclude);
+            e.add(pat, &what);
+            acc.absorb(e.finish(), elf, &what);
+        }
+    }
+    for pat in &p.keep.dirs {
+        let what = format!("profile {}: keep.dirs {pat}", p.name);
+        let mut e = expand::Expander::new(view.fs, &exclude);
+        e.add(pat, &what);
+        for (path, r) in e.finish().paths {
+            match view.fs.lstat(&path) {
+                Some(elf::Node::Dir) => {
+                    acc.keep_dirs.entry(path).or_insert(r);
+                }
+                Some(elf::Node::Symlink(_)) => {
+                    acc.keep.entry(path).or_insert(r);
+                }
+                _ => {}
+            }
+        }
+    }
+    for prov in &p.providers {
+        if let Some(note) = providers::run(prov, cx, acc, p) {
+            a.why.push_str("; ");
+            a.why.push_str(&note);
+        }
+    }
+    Ok(())
+}
+
+/// Does a profile apply? `later`: only ELF names count (a later round, after elf_roots grew the closure).
+fn detect(name: &str, d: &schema::Detect, view: &ImageView, closure: &BTreeSet<String>, later: bool) -> Option<String> {
     if d.always {
         return Some(format!("{name}: always applied"));
     }
@@ -332,8 +373,12 @@ fn detect(name: &str, d: &schema::Detect, view: &ImageView, closure: &BTreeSet<S
         let Ok(g) = schema::glob(pat) else { continue };
         let m = g.compile_matcher();
         if let Some(p) = closure.iter().find(|p| m.is_match(p.rsplit('/').next().unwrap_or(p))) {
-            return Some(format!("{name}: detected {p} in the roots' ELF closure (elf_names {pat})"));
+            let whose = if later { "the ELF closure of other profiles' elf_roots" } else { "the roots' ELF closure" };
+            return Some(format!("{name}: detected {p} in {whose} (elf_names {pat})"));
         }
+    }
+    if later {
+        return None;
     }
     for k in &d.env {
         if let Some(v) = view.env_get(k) {

@@ -11,11 +11,12 @@ pub mod node;
 pub mod python;
 pub mod web;
 
-pub const NAMES: &[&str] = &["workdir", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx"];
+pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx"];
 
 pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<String> {
     match name {
         "workdir" => workdir(cx, acc),
+        "cert_env" => cert_env(cx, acc),
         "nss" => nss(cx, acc),
         "libgcc_s" => libgcc_s(cx, acc),
         "locale" => locale(cx, acc),
@@ -30,7 +31,7 @@ pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) ->
 }
 
 /// Directories that are system trees, never "the app's working directory".
-const SYSTEM_DIRS: &[&str] = &["/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/share", "/etc", "/var", "/root", "/home", "/tmp", "/var/tmp", "/opt", "/srv", "/proc", "/sys", "/dev", "/run"];
+pub(crate) const SYSTEM_DIRS: &[&str] = &["/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/share", "/etc", "/var", "/root", "/home", "/tmp", "/var/tmp", "/opt", "/srv", "/proc", "/sys", "/dev", "/run"];
 
 /// The canonical WorkingDir, when it is an application directory (not `/` or a system tree).
 pub(crate) fn app_workdir(cx: &Ctx) -> Option<String> {
@@ -60,6 +61,30 @@ fn workdir(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     } else {
         acc.keep_glob(cx.view.fs, &wd, &reason);
         Some(format!("WorkingDir {wd} kept"))
+    }
+}
+
+/// Env variables naming CA bundles or directories (OpenSSL, curl, requests, Node).
+const CERT_ENV: &[&str] = &["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE"];
+
+/// ca-certificates: the bundles and dirs Env points at.
+fn cert_env(cx: &Ctx, acc: &mut Acc) -> Option<String> {
+    let mut notes = Vec::new();
+    for k in CERT_ENV {
+        let Some(v) = cx.view.env_get(k) else { continue };
+        // SSL_CERT_DIR is a colon-separated list.
+        for p in v.split(':').filter(|p| p.starts_with('/')) {
+            if acc.keep_glob(cx.view.fs, p, &format!("Env {k}={v}")) > 0 {
+                notes.push(format!("{k}={p}"));
+            } else if cx.view.fs.resolve(p).is_none() {
+                acc.warn(format!("ca-certificates: Env {k}={v} but {p} is not in the image"));
+            }
+        }
+    }
+    if notes.is_empty() {
+        None
+    } else {
+        Some(format!("CA paths from Env: {}", notes.join(", ")))
     }
 }
 
@@ -196,11 +221,14 @@ fn nss(cx: &Ctx, acc: &mut Acc) -> Option<String> {
             }
             None if NSS_BUILTIN.contains(&s.as_str()) => {}
             None => acc.warn(format!(
-                "glibc: /etc/nsswitch.conf names NSS service '{s}' ({dbs}) but {name} is not in the image: lookups through it fail (as they do before slimming)"
+                "glibc: /etc/nsswitch.conf names NSS service '{s}' ({dbs}) but {name} is not in the image: glibc skips it (as before slimming)"
             )),
         }
     }
-    Some(format!("NSS modules from /etc/nsswitch.conf: {}", if kept.is_empty() { "none present".into() } else { kept.join(", ") }))
+    Some(format!(
+        "NSS modules from /etc/nsswitch.conf: {} (files and dns are built into glibc >= 2.34; their .so are then stubs, kept if present)",
+        if kept.is_empty() { "none present".into() } else { kept.join(", ") }
+    ))
 }
 
 fn libgcc_s(cx: &Ctx, acc: &mut Acc) -> Option<String> {
@@ -307,7 +335,7 @@ fn gconv(cx: &Ctx, acc: &mut Acc) -> Option<String> {
         return Some(format!("gconv modules from GCONV_PATH={gp}"));
     }
     let dirs = lib_dirs(cx);
-    let gdir = dirs.iter().map(|d| format!("{d}/gconv")).find(|d| fs.resolve(d).is_some_and(|r| r.node == Node::Dir))?;
+    let gdir = dirs.iter().filter_map(|d| fs.resolve(&format!("{d}/gconv"))).find(|r| r.node == Node::Dir)?.path;
     // A configured locale with a codeset glibc does not have built in needs its module.
     let foreign: Vec<String> = configured_locales(cx)
         .into_iter()

@@ -62,7 +62,7 @@ fn kept(n: &Needs) -> Vec<&str> {
 fn builtin_profiles_parse_and_rule_names_are_unique() {
     let set = ProfileSet::builtin().unwrap();
     let names = set.names();
-    for n in ["base", "ca-certificates", "glibc", "glibc-gconv", "jvm", "musl", "nginx", "node", "python", "tzdata", "tzdata-all"] {
+    for n in ["base", "ca-certificates", "glibc", "glibc-gconv", "jvm", "musl", "nginx", "node", "openssl", "python", "tzdata", "tzdata-all"] {
         assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
     }
     let all: Vec<Applied> = names.iter().map(|n| Applied { name: n.clone(), why: String::new() }).collect();
@@ -258,6 +258,7 @@ fn node_resolution_walks_ancestors_and_skips_node_modules_dirs() {
         .file("/app/node_modules/a/package.json", r#"{"dependencies":{"c":"1"}}"#)
         .file("/app/node_modules/a/node_modules/c/package.json", r#"{"dependencies":{"e":"1"}}"#)
         .file("/app/node_modules/e/package.json", "{}")
+        .file("/app/node_modules/e/build/Release/e.node", "\x7fELF")
         .link("/app/node_modules/@s/b", "../.pnpm/b@1/node_modules/@s/b")
         .file("/app/node_modules/.pnpm/b@1/node_modules/@s/b/package.json", r#"{"dependencies":{"f":"1"}}"#)
         .file("/app/node_modules/.pnpm/b@1/node_modules/f/package.json", "{}")
@@ -271,9 +272,38 @@ fn node_resolution_walks_ancestors_and_skips_node_modules_dirs() {
         assert!(k.contains(&p), "{p} not kept: {k:?}");
     }
     assert!(!k.iter().any(|p| p.contains("/d@1") || *p == "/app/node_modules/d"), "{k:?}");
+    assert!(n.elf_roots.iter().any(|r| r.path == "/app/node_modules/e/build/Release/e.node"), "native addon: {:?}", n.elf_roots);
     assert_eq!(node::resolve_pkg(&fs, "/app/node_modules/a/node_modules/c", "e").unwrap().1, "/app/node_modules/e");
     assert!(node::resolve_pkg(&fs, "/app/node_modules/a", "../a").is_none(), "names cannot climb");
     assert!(node::resolve_pkg(&fs, "/app/node_modules/a", "a").is_some());
+}
+
+#[test]
+fn ca_bundles_named_in_env_are_kept() {
+    let fs = Mem::default().file("/opt/certs/corp.pem", "PEM").file("/opt/certs/other.pem", "PEM").file("/etc/ssl/certs/ca-certificates.crt", "PEM");
+    let n = eval(&fs, &[("SSL_CERT_FILE", "/opt/certs/corp.pem"), ("NODE_EXTRA_CA_CERTS", "/missing.pem")], &[], None, &[]);
+    assert!(n.applied.iter().any(|a| a.name == "ca-certificates"));
+    let k = kept(&n);
+    assert!(k.contains(&"/opt/certs/corp.pem") && k.contains(&"/etc/ssl/certs/ca-certificates.crt"), "{k:?}");
+    assert!(!k.contains(&"/opt/certs/other.pem"));
+    assert!(n.warnings.iter().any(|w| w.contains("/missing.pem")), "{:?}", n.warnings);
+}
+
+#[test]
+fn hostile_paths_cannot_keep_the_whole_image() {
+    let fs = Mem::default()
+        .file("/app/package.json", r#"{"dependencies":{"evil":"1"}}"#)
+        .link("/app/node_modules/evil", "../../..")
+        .file("/etc/nginx/nginx.conf", "include /; include /usr/*; http { server { root /; location / { alias /usr/; } } }")
+        .file("/usr/sbin/nginx", "x")
+        .file("/usr/bin/node", "x")
+        .file("/usr/lib/big", "x");
+    let n = eval(&fs, &[("PYTHONPATH", "/"), ("JAVA_HOME", "/usr")], &["/usr/bin/node", "/usr/sbin/nginx"], Some("/app"), &["node", "nginx", "python", "jvm"]);
+    let k = kept(&n);
+    assert!(!k.contains(&"/") && !k.contains(&"/usr"), "{k:?}");
+    assert!(!k.iter().any(|p| p.starts_with("/usr/lib")), "{k:?}");
+    assert!(n.warnings.iter().filter(|w| w.contains("refusing to keep the system directory")).count() >= 3, "{:#?}", n.warnings);
+    assert!(n.warnings.iter().any(|w| w.contains("package evil") && w.contains("system directory /")), "{:#?}", n.warnings);
 }
 
 use super::providers::node;

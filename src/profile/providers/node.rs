@@ -165,8 +165,21 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc) -> Option<String> {
                     let nm = dirname(&path);
                     let nm = if name.starts_with('@') { dirname(&nm) } else { nm };
                     nm_dirs.insert(nm);
+                    if super::SYSTEM_DIRS.contains(&canon.as_str()) {
+                        acc.warn(format!("node: package {name} of {label} resolves to the system directory {canon}; ignored"));
+                        continue;
+                    }
                     if kept_pkgs.insert(canon.clone()) {
                         acc.keep_glob(fs, &canon, &reason);
+                        // Native addons are dlopen()ed by require(): their ELF closure is needed.
+                        let empty = globset::GlobSet::empty();
+                        let mut e = Expander::new(fs, &empty);
+                        e.add(&format!("{canon}/**/*.node"), &reason);
+                        for (p, _) in e.finish().paths {
+                            if fs.lstat(&p) == Some(Node::File) {
+                                acc.elf_roots.entry(p).or_insert_with(|| format!("{reason}: native addon, dlopen()ed by require()"));
+                            }
+                        }
                         q.push_back((canon, name.clone()));
                     }
                 }

@@ -170,6 +170,10 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<
     let Ok(exclude) = schema::globset(&exclude_pats) else { return None };
 
     let keep_dir = |acc: &mut Acc, dir: &str, reason: &str| {
+        if fs.resolve(dir).is_some_and(|r| super::SYSTEM_DIRS.contains(&r.path.as_str())) {
+            acc.warn(format!("{reason}: refusing to keep the system directory {dir} whole"));
+            return;
+        }
         let mut e = Expander::new(fs, &exclude);
         e.add(dir, reason);
         acc.absorb(e.finish(), false, reason);

@@ -22,7 +22,7 @@ fn java_homes(cx: &Ctx) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     let mut add = |p: String, why: String| {
         if let Some(r) = fs.resolve(&p) {
-            if r.node == Node::Dir && (is_dir(fs, &format!("{}/lib", r.path)) || is_dir(fs, &format!("{}/jre", r.path))) {
+            if r.node == Node::Dir && !super::SYSTEM_DIRS.contains(&r.path.as_str()) && (is_dir(fs, &format!("{}/lib", r.path)) || is_dir(fs, &format!("{}/jre", r.path))) {
                 out.insert((r.path, why));
             }
         }
@@ -225,12 +225,17 @@ pub(crate) fn nginx(cx: &Ctx, acc: &mut Acc) -> Option<String> {
                     let mut e = Expander::new(fs, &empty);
                     e.add(&pat, &reason);
                     let x = e.finish();
-                    for (p, _) in x.paths.iter().chain(x.link_targets.iter()) {
-                        if fs.lstat(p) == Some(Node::File) {
-                            files.push(p.clone());
+                    // `include` reads files: a directory matched (hostile `include /;`) is not kept.
+                    for (p, r) in x.paths.into_iter().chain(x.link_targets) {
+                        match fs.lstat(&p) {
+                            Some(Node::File) => {
+                                files.push(p.clone());
+                                acc.keep(p, r);
+                            }
+                            Some(Node::Symlink(_)) => acc.keep(p, r),
+                            _ => {}
                         }
                     }
-                    acc.absorb(x, false, &reason);
                 }
                 "root" | "alias" | "pid" | "error_log" | "access_log" | "client_body_temp_path" | "proxy_temp_path" | "fastcgi_temp_path"
                 | "uwsgi_temp_path" | "scgi_temp_path" | "proxy_cache_path" | "fastcgi_cache_path" => {
