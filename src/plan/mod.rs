@@ -75,6 +75,8 @@ pub struct Plan {
 }
 
 pub const NOT_NEEDED: &str = "not-needed";
+const ETC_REASON: &str =
+    "configuration under /etc: apps read it at run time and static analysis cannot tell which files (small; drop with --drop)";
 
 fn kind_name(k: Kind) -> &'static str {
     match k {
@@ -230,6 +232,16 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     for k in &needs.keep {
         add(&mut keep, &mut subtrees, &k.path, k.reason.clone());
     }
+    // Directories kept as directories only (/tmp, /root, the User's home): their contents
+    // are decided like any other path.
+    for k in &needs.keep_dirs {
+        if let Some(r) = fs.resolve(&k.path) {
+            for s in &r.symlinks {
+                keep.entry(s.clone()).or_insert_with(|| format!("symlink on the way to {} ({})", k.path, k.reason));
+            }
+            keep.entry(r.path).or_insert_with(|| k.reason.clone());
+        }
+    }
     // WorkingDir is the base profile's to keep: it knows to leave node_modules to the node
     // profile's production closure.
     if let Some(vols) = runtime(config, "Volumes").and_then(Value::as_object) {
@@ -323,6 +335,10 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
                 match opts.level {
                     Level::Minimal => match rule_for(p) {
                         Some(r) => drop_by(&mut e, r),
+                        None if p.starts_with("/etc/") => {
+                            e.keep = true;
+                            e.why = ETC_REASON.into();
+                        }
                         None => {
                             e.rule = Some(NOT_NEEDED.into());
                             e.category = Some("minimal".into());

@@ -109,10 +109,61 @@ fn app_dirs(cx: &Ctx) -> BTreeSet<String> {
     out
 }
 
+/// Distribution builds of node (Debian's nodejs) load some builtins from JS files outside the
+/// binary ("externalized builtins", e.g. /usr/share/nodejs/cjs-module-lexer/lexer.js) at start-up.
+/// The binary names them, so read the paths out of node and libnode themselves.
+fn externalized_builtins(cx: &Ctx, acc: &mut Acc) -> usize {
+    const PREFIXES: [&[u8]; 2] = [b"/usr/share/nodejs/", b"/usr/lib/nodejs/"];
+    let fs = cx.view.fs;
+    let mut n = 0;
+    for bin in &cx.closure {
+        let base = bin.rsplit('/').next().unwrap_or("");
+        if !(base == "node" || base == "nodejs" || base.starts_with("libnode.so")) {
+            continue;
+        }
+        let Some(bytes) = fs.read(bin) else { continue };
+        for prefix in PREFIXES {
+            let mut i = 0;
+            while let Some(off) = find(&bytes[i..], prefix) {
+                let start = i + off;
+                let end = bytes[start..]
+                    .iter()
+                    .position(|b| !(b.is_ascii_alphanumeric() || b"/._-@+".contains(b)))
+                    .map_or(bytes.len(), |e| start + e);
+                i = end.max(start + 1);
+                let Ok(path) = std::str::from_utf8(&bytes[start..end]) else { continue };
+                if !fs.is_file(path) {
+                    continue;
+                }
+                // Keep the module's package directory: the file may load siblings.
+                let rest = &path[prefix.len()..];
+                let mut parts = rest.split('/');
+                let first = parts.next().unwrap_or("");
+                let pkg = if first.starts_with('@') {
+                    format!("{}{first}/{}", String::from_utf8_lossy(prefix), parts.next().unwrap_or(""))
+                } else {
+                    format!("{}{first}", String::from_utf8_lossy(prefix))
+                };
+                acc.keep_glob(fs, &pkg, &format!("node: externalized builtin {path}, loaded by {bin} at start-up"));
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 pub(crate) fn provide(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     let fs = cx.view.fs;
+    let builtins = externalized_builtins(cx, acc);
     let apps = app_dirs(cx);
     let mut notes = Vec::new();
+    if builtins > 0 {
+        notes.push(format!("{builtins} externalized builtin module(s) named by the node binary"));
+    }
     if apps.is_empty() {
         // No package.json: keep every node_modules of the WorkingDir whole (nothing to prune by).
         if let Some(wd) = app_workdir(cx) {
