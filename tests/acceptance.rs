@@ -156,6 +156,26 @@ pub fn accept(name: &str, processing: &Processing) {
     );
 }
 
+/// Harness self-test: a processed image with the CA bundle deleted must FAIL
+/// (python-web reports the CA count over HTTP). Guards against a harness that
+/// passes vacuously.
+mod harness {
+    use super::*;
+    fn drop_ca_certs(orig: &Path, out: &Path) -> Command {
+        let mut c = Command::new(accept_dir().join("mutate.sh"));
+        c.arg(orig).arg(out).args(["/etc/ssl/certs", "/usr/share/ca-certificates"]);
+        c
+    }
+    #[test]
+    fn detects_missing_ca_certs() {
+        let broken = Processing { label: "selftest-no-certs", exact: false, command: drop_ca_certs };
+        let r = std::panic::catch_unwind(|| accept("python-web", &broken));
+        if preflight("python-web").is_none() {
+            assert!(r.is_err(), "run.sh accepted an image without CA certificates");
+        }
+    }
+}
+
 macro_rules! images {
     ($($fn:ident => $name:literal),* $(,)?) => {
         mod identity { use super::*; $( #[test] fn $fn() { accept($name, &IDENTITY) } )* }
