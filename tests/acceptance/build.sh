@@ -21,8 +21,17 @@ if [[ -f $out/oci/index.json && -f $out/docker-archive.tar ]]; then
     log "$name: cached at $out"
     echo "$out"; exit 0
 fi
+# Leftovers of a build that was SIGKILLed (no trap ran): we hold this name's
+# lock, so no live build owns them. Unmount /proc,/dev binds before rm -rf.
+for old in "$ACCEPT_CACHE"/.tmp-"$name"-*; do
+    [[ -d $old ]] || continue
+    grep -o " $old/[^ ]*" /proc/self/mounts | sort -r | while read -r mnt; do umount -l "$mnt" || true; done
+    # Never rm -rf across a still-mounted host /dev or /proc.
+    grep -q " $old/" /proc/self/mounts && die "cannot unmount leftovers under $old"
+    rm -rf --one-file-system "$old"
+done
 tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-$name-XXXXXX")
-accept_on_exit "rm -rf '$tmp'"
+accept_on_exit "rm -rf --one-file-system '$tmp'"
 log "$name: building (log: $tmp/build.log)"
 start=$(date +%s)
 if ! bash "$script" "$tmp" >"$tmp/build.log" 2>&1; then

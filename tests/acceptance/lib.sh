@@ -109,7 +109,7 @@ base_rootfs_tar() {
             need_tools debootstrap
             local tmp
             tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-base-XXXXXX")
-            trap 'rm -rf "$tmp"' EXIT
+            trap 'rm -rf --one-file-system "$tmp"' EXIT
             mkdir -p "$ACCEPT_CACHE/debootstrap-debs"
             log "debootstrap minbase $BASE_SUITE (cold, a few minutes)"
             debootstrap --variant=minbase --cache-dir="$ACCEPT_CACHE/debootstrap-debs" \
@@ -188,7 +188,7 @@ base_layout() {
         flock 9
         if [[ ! -f $dir/index.json ]]; then
             tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-base-oci-XXXXXX")
-            trap 'rm -rf "$tmp"' EXIT
+            trap 'rm -rf --one-file-system "$tmp"' EXIT
             oci_start "$tmp"
             tar --numeric-owner --xattrs --xattrs-include='*' -xf "$tar" -C "$tmp/bundle/rootfs"
             oci_layer "$tmp" "debootstrap --variant=minbase bookworm"
