@@ -30,6 +30,9 @@ pub struct Processing {
 /// Identity: skopeo re-copies the image (re-encodes nothing, keeps layers).
 /// Proves the harness itself before imgslim's commands exist.
 pub const IDENTITY: Processing = Processing { label: "identity", exact: true, command: identity_cmd };
+/// Reference squash with umoci only (tests/acceptance/refsquash.sh): merged
+/// rootfs as one layer + same runtime config. The yardstick for `imgslim squash`.
+pub const REF_SQUASH: Processing = Processing { label: "refsquash", exact: true, command: refsquash_cmd };
 /// `imgslim squash ORIG -o OUT --format oci`: one layer, must be exact.
 pub const SQUASH: Processing = Processing { label: "squash", exact: true, command: squash_cmd };
 /// `imgslim slim --level clean|minimal`: files may go, answers may not change.
@@ -39,6 +42,11 @@ pub const SLIM_MINIMAL: Processing = Processing { label: "slim-minimal", exact: 
 fn identity_cmd(orig: &Path, out: &Path) -> Command {
     let mut c = Command::new("skopeo");
     c.arg("copy").arg("-q").arg(format!("oci:{}", orig.display())).arg(format!("oci:{}:latest", out.display()));
+    c
+}
+fn refsquash_cmd(orig: &Path, out: &Path) -> Command {
+    let mut c = Command::new(accept_dir().join("refsquash.sh"));
+    c.arg(orig).arg(out);
     c
 }
 fn imgslim(args: &[&str], orig: &Path, out: &Path) -> Command {
@@ -154,6 +162,35 @@ pub fn accept(name: &str, processing: &Processing) {
         processing.label,
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Harness self-test: a processed image with the CA bundle deleted must FAIL
+/// (python-web reports the CA count over HTTP). Guards against a harness that
+/// passes vacuously.
+mod harness {
+    use super::*;
+    fn drop_ca_certs(orig: &Path, out: &Path) -> Command {
+        let mut c = Command::new(accept_dir().join("mutate.sh"));
+        c.arg(orig).arg(out).args(["/etc/ssl/certs", "/usr/share/ca-certificates"]);
+        c
+    }
+    #[test]
+    fn detects_missing_ca_certs() {
+        let broken = Processing { label: "selftest-no-certs", exact: false, command: drop_ca_certs };
+        let r = std::panic::catch_unwind(|| accept("python-web", &broken));
+        if preflight("python-web").is_none() {
+            assert!(r.is_err(), "run.sh accepted an image without CA certificates");
+            // accept() keeps a failing processed image for debugging; this one is expected.
+            let _ = std::fs::remove_dir_all(results_dir().join("python-web.selftest-no-certs/image"));
+        }
+    }
+}
+
+/// The squash-exactness image through the independent reference squash: proves
+/// the exact: probes (tree + content fingerprints) survive 4 layers -> 1.
+#[test]
+fn refsquash_debian_layers() {
+    accept("debian-layers", &REF_SQUASH)
 }
 
 macro_rules! images {

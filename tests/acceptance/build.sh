@@ -18,11 +18,21 @@ mkdir -p "$ACCEPT_CACHE/locks"
 exec 8>"$ACCEPT_CACHE/locks/build-$name.lock"
 flock 8 # two tests wanting the same image build it once
 if [[ -f $out/oci/index.json && -f $out/docker-archive.tar ]]; then
+    touch "$out" # mtime = last use, for pruning below
     log "$name: cached at $out"
     echo "$out"; exit 0
 fi
+# Leftovers of a build that was SIGKILLed (no trap ran): we hold this name's
+# lock, so no live build owns them. Unmount /proc,/dev binds before rm -rf.
+for old in "$ACCEPT_CACHE"/.tmp-"$name"-*; do
+    [[ -d $old ]] || continue
+    grep -o " $old/[^ ]*" /proc/self/mounts | sort -r | while read -r mnt; do umount -l "$mnt" || true; done
+    # Never rm -rf across a still-mounted host /dev or /proc.
+    grep -q " $old/" /proc/self/mounts && die "cannot unmount leftovers under $old"
+    rm -rf --one-file-system "$old"
+done
 tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-$name-XXXXXX")
-accept_on_exit "rm -rf '$tmp'"
+accept_on_exit "rm -rf --one-file-system '$tmp'"
 log "$name: building (log: $tmp/build.log)"
 start=$(date +%s)
 if ! bash "$script" "$tmp" >"$tmp/build.log" 2>&1; then
@@ -32,7 +42,9 @@ fi
 echo $(($(date +%s) - start)) >"$tmp/build-seconds"
 # Rename is atomic: a crash mid-build never leaves a half image under the key.
 rm -rf "$out"; mv "$tmp" "$out"
-# Older builds of this image are stale once the key changed.
-find "$ACCEPT_CACHE" -maxdepth 1 -name "$name-*" ! -path "$out" -exec rm -rf {} + 2>/dev/null || true
+# Other keys of this image may belong to another checkout sharing the cache
+# (another branch/worktree, possibly probing it right now): prune only those
+# unused for 3 days, never blindly.
+find "$ACCEPT_CACHE" -maxdepth 1 -name "$name-*" ! -path "$out" -mtime +3 -exec rm -rf --one-file-system {} + 2>/dev/null || true
 log "$name: built in $(cat "$out/build-seconds")s"
 echo "$out"

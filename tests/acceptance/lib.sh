@@ -74,19 +74,24 @@ in_chroot() { # ROOTFS CMD... (mounts must be active)
 }
 
 # apt-get install inside the chroot, leaving what a careless Dockerfile leaves
-# (lists + .deb archives). A shared .deb pool outside the image makes
-# rebuilds cheap: seeded into the chroot before, harvested after.
+# (lists + the .deb archives it fetched). A shared .deb pool outside the image
+# makes rebuilds cheap; only the debs this install needs are seeded, so the
+# image content never depends on what other images put in the pool.
 apt_install() { # ROOTFS PKG...
     local r=$1; shift
-    local pool=$ACCEPT_CACHE/apt-pool
+    local pool=$ACCEPT_CACHE/apt-pool d f
     mkdir -p "$pool" "$r/var/cache/apt/archives/partial"
-    find "$pool" -maxdepth 1 -name '*.deb' -exec cp -n -t "$r/var/cache/apt/archives/" {} + 2>/dev/null || true
     chroot_mount "$r"
     in_chroot "$r" apt-get update -q >&2
+    # --print-uris lists exactly the .debs this install will fetch: 'URL' FILE SIZE HASH
+    in_chroot "$r" apt-get install -qq --print-uris --no-install-recommends "$@" | awk '{print $2}' |
+        while read -r f; do
+            [[ -f $pool/$f ]] && cp "$pool/$f" "$r/var/cache/apt/archives/$f"
+            true
+        done
     in_chroot "$r" apt-get install -y -q --no-install-recommends "$@" >&2
     chroot_umount "$r"
     # Harvest via temp name + rename so a parallel build never seeds a half-copied .deb.
-    local d
     for d in "$r"/var/cache/apt/archives/*.deb; do
         [[ -e $d && ! -e $pool/${d##*/} ]] || continue
         cp "$d" "$pool/.${d##*/}.$$" && mv "$pool/.${d##*/}.$$" "$pool/${d##*/}"
@@ -109,7 +114,7 @@ base_rootfs_tar() {
             need_tools debootstrap
             local tmp
             tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-base-XXXXXX")
-            trap 'rm -rf "$tmp"' EXIT
+            trap 'rm -rf --one-file-system "$tmp"' EXIT
             mkdir -p "$ACCEPT_CACHE/debootstrap-debs"
             log "debootstrap minbase $BASE_SUITE (cold, a few minutes)"
             debootstrap --variant=minbase --cache-dir="$ACCEPT_CACHE/debootstrap-debs" \
@@ -188,7 +193,7 @@ base_layout() {
         flock 9
         if [[ ! -f $dir/index.json ]]; then
             tmp=$(mktemp -d "$ACCEPT_CACHE/.tmp-base-oci-XXXXXX")
-            trap 'rm -rf "$tmp"' EXIT
+            trap 'rm -rf --one-file-system "$tmp"' EXIT
             oci_start "$tmp"
             tar --numeric-owner --xattrs --xattrs-include='*' -xf "$tar" -C "$tmp/bundle/rootfs"
             oci_layer "$tmp" "debootstrap --variant=minbase bookworm"

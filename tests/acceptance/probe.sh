@@ -64,6 +64,13 @@ cleanup_containers() {
     done
 }
 accept_on_exit cleanup_containers
+# Sweep containers left by a probe.sh that was SIGKILLed (trap never ran):
+# ids carry the owning pid, so only dead owners' containers are removed.
+for stale in $(runc_ list -q 2>/dev/null); do
+    owner=${stale#imgslim-accept-}; owner=${owner%%-*}
+    [[ $owner =~ ^[0-9]+$ ]] && ! kill -0 "$owner" 2>/dev/null || continue
+    runc_ kill "$stale" KILL 2>/dev/null || true; runc_ delete -f "$stale" 2>/dev/null || true
+done
 # Sets $id (not echoed: a $(...) subshell would lose the ids+= and leak the container).
 new_id() { id="imgslim-accept-$$-${#ids[@]}-$RANDOM"; ids+=("$id"); }
 

@@ -16,7 +16,8 @@ results=${IMGSLIM_ACCEPT_RESULTS:-$(cd "$ACCEPT_DIR/../.." && pwd)/target/accept
 probes=$ACCEPT_DIR/images/$name.probes
 [[ -f $probes ]] || die "no probes file $probes"
 dir=$results/$name.$variant
-rm -rf "$dir"; mkdir -p "$dir"
+# Only our own outputs: the caller may keep the processed image inside $dir.
+rm -rf "$dir/original" "$dir/processed" "$dir/result.tsv"; mkdir -p "$dir"
 
 sizes_of() { # IMAGE -> "unc comp layers"
     if [[ -f $1 ]]; then
