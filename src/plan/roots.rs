@@ -209,9 +209,26 @@ impl<'a> Resolver<'a> {
                 Word::Dynamic(w) => {
                     out.uncertain.insert(format!("{label}: runs a command built at run time ('{w}')"));
                 }
+                Word::PathArg(p) => {
+                    if let Some(r) = self.fs.resolve(&p) {
+                        if r.node == Node::File || (r.node == Node::Dir && !is_system_dir(&r.path)) {
+                            out.files.push(Root { path: p, label: format!("path named in {label}") });
+                        }
+                    }
+                }
             }
         }
     }
+}
+
+/// Directories a script may name (`cd /usr`, `ls /etc`) without needing all they hold.
+fn is_system_dir(p: &str) -> bool {
+    const SYSTEM: &[&str] = &[
+        "/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/share",
+        "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/local/share", "/etc", "/var", "/var/lib", "/var/cache",
+        "/var/log", "/opt", "/srv", "/home", "/root", "/tmp", "/var/tmp", "/run", "/proc", "/sys", "/dev", "/mnt", "/media",
+    ];
+    SYSTEM.contains(&p.trim_end_matches('/')) || p.starts_with("/usr/lib/x86_64-linux-gnu") && p.matches('/').count() <= 4
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -219,6 +236,8 @@ pub enum Word {
     Plain(String),
     Source(String),
     Dynamic(String),
+    /// An absolute path in argument position (`cat /opt/app/config`): a file the script uses.
+    PathArg(String),
 }
 
 /// Split shell text into words, returning those in command position. Quotes and escapes are
@@ -287,6 +306,9 @@ fn scan(text: &str, out: &mut Vec<Word>) {
                     continue;
                 }
                 if !at_cmd {
+                    if word.starts_with('/') && !dynamic && word.len() > 1 {
+                        out.push(Word::PathArg(word));
+                    }
                     continue;
                 }
                 if is_assignment(&word) {

@@ -11,6 +11,7 @@
 #   exec NAME ARGS...      run ARGS inside the running server container (stdout + exit code)
 #   run NAME [ARGS...]     run a fresh container, ARGS replace Entrypoint+Cmd (none = image default)
 #   exact: <probe>         only with IMGSLIM_ACCEPT_EXACT=1 (file-level fingerprints a slim may change)
+#   tools: <probe>         not with IMGSLIM_ACCEPT_MINIMAL=1 (runs tools the app does not use)
 # OUTDIR/NAME.out is compared byte for byte; NAME.err and server.log are for humans.
 # Exit status: 0 when every probe produced an answer (http response / exit 0), else 1.
 set -euo pipefail
@@ -112,6 +113,12 @@ for l in "${lines[@]}"; do
     eval "set -- $l"
     if [[ $1 == exact: ]]; then
         shift; [[ ${IMGSLIM_ACCEPT_EXACT:-0} == 1 ]] || continue
+    fi
+    # "tools:" probes run programs the app itself does not use (sh, id, wc): a minimal image
+    # drops them by design, so they are asked of every variant but minimal.
+    if [[ $1 == tools: ]]; then
+        shift
+        if [[ ${IMGSLIM_ACCEPT_MINIMAL:-0} == 1 ]]; then log "probe $2: skipped for a minimal image (uses tools outside the app)"; continue; fi
     fi
     kind=$1; shift
     case $kind in
