@@ -10,3 +10,4 @@ pub mod error;
 pub mod fs;
 pub mod image;
 pub mod layer;
+pub mod pack;
