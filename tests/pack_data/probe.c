@@ -15,15 +15,18 @@ extern void _start(void);
 int probelib_answer(void);
 #endif
 
+extern const Elf64_Ehdr __ehdr_start; /* linker-provided: where our ELF header really is */
+
 static int in_image(unsigned long addr) {
-    /* AT_PHDR/AT_PHNUM must describe the running program: find the PT_LOAD that
-     * contains `addr` using the load bias derived from PT_PHDR (or 0). */
+    /* AT_PHDR/AT_PHNUM must describe the running program: they must point at
+     * our own program headers, and a PT_LOAD (relocated by the load bias) must
+     * contain `addr`. -1 = AT_PHDR/AT_PHNUM wrong, 0 = addr not covered. */
     const Elf64_Phdr *ph = (const Elf64_Phdr *)getauxval(AT_PHDR);
     unsigned long n = getauxval(AT_PHNUM), bias = 0, i;
-    int has_phdr = 0;
+    if ((unsigned long)ph != (unsigned long)&__ehdr_start + __ehdr_start.e_phoff || n != __ehdr_start.e_phnum)
+        return -1;
     for (i = 0; i < n; i++)
-        if (ph[i].p_type == PT_PHDR) { bias = (unsigned long)ph - ph[i].p_vaddr; has_phdr = 1; }
-    if (!has_phdr) return -1;
+        if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) bias = (unsigned long)&__ehdr_start - ph[i].p_vaddr;
     for (i = 0; i < n; i++)
         if (ph[i].p_type == PT_LOAD && addr >= bias + ph[i].p_vaddr &&
             addr < bias + ph[i].p_vaddr + ph[i].p_memsz)
