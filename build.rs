@@ -28,22 +28,26 @@ fn main() {
         "-Clink-arg=-Wl,--image-base=0x600000000000",
     ]
     .join("\x1f");
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "--target", target, "--manifest-path"])
-        .arg(root.join("stub/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(out.join("stub-target"))
-        // The outer build's flags (coverage, sanitizers, -C target-cpu…) must
-        // not leak into a binary that runs before any libc exists.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env("CARGO_ENCODED_RUSTFLAGS", flags)
-        .status()
-        .expect("failed to run cargo for stub/");
-    assert!(status.success(), "building stub/ failed");
-    let bin = out.join("stub-target").join(target).join("release").join("imgslim-stub");
-    println!("cargo:rustc-env=IMGSLIM_STUB={}", bin.display());
+    // Two variants: LZMA-only (small) and LZMA+zstd (fast-startup method).
+    for (var, features) in [("IMGSLIM_STUB_LZMA", ""), ("IMGSLIM_STUB_ZSTD", "zstd")] {
+        let tdir = out.join(format!("stub-target-{}", if features.is_empty() { "lzma" } else { features }));
+        let status = Command::new(&cargo)
+            .args(["build", "--release", "--quiet", "--target", target, "--features", features, "--manifest-path"])
+            .arg(root.join("stub/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&tdir)
+            // The outer build's flags (coverage, sanitizers, -C target-cpu…) must
+            // not leak into a binary that runs before any libc exists.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env("CARGO_ENCODED_RUSTFLAGS", &flags)
+            .status()
+            .expect("failed to run cargo for stub/");
+        assert!(status.success(), "building stub/ ({var}) failed");
+        let bin = tdir.join(target).join("release").join("imgslim-stub");
+        println!("cargo:rustc-env={var}={}", bin.display());
+    }
 }

@@ -11,7 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use imgslim::pack::{self, assess, is_packed, unpack, Decision, PackOptions, SkipReason};
+use imgslim::pack::{self, assess, is_packed, unpack, Decision, Method, PackOptions, SkipReason};
 
 const PROBE_C: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pack_data/probe.c");
 const PROBELIB_C: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pack_data/probelib.c");
@@ -51,9 +51,9 @@ fn run(exe: &Path, args: &[&str]) -> Output {
 
 /// Replaces `exe` by its packed form (asserting it really is packed) and
 /// returns the original bytes.
-fn pack_in_place(exe: &Path) -> Vec<u8> {
+fn pack_in_place(exe: &Path, method: Method) -> Vec<u8> {
     let orig = fs::read(exe).unwrap();
-    let packed = pack::pack(&orig, &opts()).unwrap_or_else(|e| panic!("pack {}: {e}", exe.display()));
+    let packed = pack::pack(&orig, &PackOptions { method, ..opts() }).unwrap_or_else(|e| panic!("pack {}: {e}", exe.display()));
     assert!(is_packed(&packed));
     assert_ne!(packed, orig);
     assert_eq!(unpack(&packed).expect("unpack"), orig, "unpack must restore the original");
@@ -70,8 +70,12 @@ fn text(o: &Output) -> String {
 /// Runs the probe original vs packed for each scenario and demands identical
 /// stdout, exit code and signal. Returns the original runs' outputs.
 fn compare(exe: &Path, scenarios: &[&[&str]]) -> Vec<Output> {
+    compare_m(exe, scenarios, Method::Lzma)
+}
+
+fn compare_m(exe: &Path, scenarios: &[&[&str]], method: Method) -> Vec<Output> {
     let before: Vec<Output> = scenarios.iter().map(|a| run(exe, a)).collect();
-    pack_in_place(exe);
+    pack_in_place(exe, method);
     for (args, b) in scenarios.iter().zip(&before) {
         let a = run(exe, args);
         assert_eq!(text(&a), text(b), "stdout differs for {args:?}; stderr: {}", String::from_utf8_lossy(&a.stderr));
@@ -101,9 +105,14 @@ fn build_probe(cc: &str, flags: &[&str]) -> Option<Probe> {
 /// The common battery for a probe build: argv/env/auxv, exit code, signal,
 /// /proc/self/exe re-exec. Also checks the outputs really carry the facts.
 fn battery(p: &Probe, dynamic: bool) {
-    let out = compare(
+    battery_m(p, dynamic, Method::Lzma)
+}
+
+fn battery_m(p: &Probe, dynamic: bool, method: Method) {
+    let out = compare_m(
         &p.exe,
         &[&["plain", "arg with space", ""], &["exit", "42"], &["kill", "10"], &["reexec", "again"]],
+        method,
     );
     let first = text(&out[0]);
     let exe = p.exe.to_str().unwrap();
@@ -156,6 +165,34 @@ fn glibc_static() {
 fn glibc_static_pie() {
     if let Some(p) = build_probe("gcc", &["-static-pie", "-fPIE"]) {
         battery(&p, false);
+    }
+}
+
+#[test]
+fn zstd_glibc_pie_dynamic() {
+    if let Some(p) = build_probe("gcc", &["-fPIE", "-pie"]) {
+        battery_m(&p, true, Method::Zstd);
+    }
+}
+
+#[test]
+fn zstd_glibc_static() {
+    if let Some(p) = build_probe("gcc", &["-static"]) {
+        battery_m(&p, false, Method::Zstd);
+    }
+}
+
+#[test]
+fn zstd_musl_static_and_unpack() {
+    if let Some(p) = build_probe("musl-gcc", &["-static"]) {
+        let orig = fs::read(&p.exe).unwrap();
+        let z = pack::pack(&orig, &PackOptions { method: Method::Zstd, ..opts() }).unwrap();
+        assert_eq!(unpack(&z).unwrap(), orig);
+        let mut c = z.clone();
+        let mid = c.len() - 200;
+        c[mid] ^= 0x11;
+        assert!(unpack(&c).is_err());
+        battery_m(&p, false, Method::Zstd);
     }
 }
 
@@ -444,6 +481,7 @@ fn cli_pack_and_unpack() {
         level: 6,
         extreme: false,
         force: false,
+        method: pack::cli::MethodArg::Lzma,
     };
     pack::cli::run(&args).unwrap();
     assert!(is_packed(&fs::read(&out).unwrap()));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::{assess, pack, unpack, Decision, PackOptions};
+use super::{assess, pack, unpack, Decision, Method, PackOptions};
 
 /// Pack one executable (or restore it with --unpack).
 #[derive(Debug, Clone, clap::Args)]
@@ -26,9 +26,18 @@ pub struct PackArgs {
     /// Slower "extreme" LZMA search: usually 1-2% smaller.
     #[arg(long)]
     pub extreme: bool,
+    /// Compression method: lzma (smallest) or zstd (faster startup, larger).
+    #[arg(long, value_enum, default_value_t = MethodArg::Lzma)]
+    pub method: MethodArg,
     /// Pack even if smaller than the threshold or the gain is under 20%.
     #[arg(short = 'f', long)]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    Lzma,
+    Zstd,
 }
 
 pub fn run(args: &PackArgs) -> anyhow::Result<()> {
@@ -40,7 +49,11 @@ pub fn run(args: &PackArgs) -> anyhow::Result<()> {
         eprintln!("{}: unpacked {} -> {} bytes", args.file.display(), data.len(), orig.len());
         orig
     } else {
-        let opts = PackOptions { level: args.level, extreme: args.extreme, ..PackOptions::default() };
+        let method = match args.method {
+            MethodArg::Lzma => Method::Lzma,
+            MethodArg::Zstd => Method::Zstd,
+        };
+        let opts = PackOptions { level: args.level, extreme: args.extreme, method, ..PackOptions::default() };
         if args.force {
             // Size and gain policy off; the safety refusals still apply.
             if mode & 0o6000 != 0 {

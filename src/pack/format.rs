@@ -15,6 +15,9 @@ pub const PAYLOAD_HDR: usize = 48;
 pub const FOOTER_MAGIC: [u8; 8] = *b"ISLMPAK1";
 pub const FOOTER_LEN: usize = 64;
 pub const FLAG_BCJ_X86: u32 = 1;
+pub const FLAG_E8: u32 = 2;
+pub const METHOD_LZMA: u8 = 0;
+pub const METHOD_ZSTD: u8 = 1;
 /// Address range the packed file's own segments occupy (stub linked at
 /// 0x6000_0000_0000 by build.rs); programs that need it cannot be packed.
 pub const STUB_REGION: (u64, u64) = (0x5f00_0000_0000, 0x6100_0000_0000);
@@ -22,6 +25,7 @@ const PAGE: u64 = 4096;
 
 pub struct PayloadHeader {
     pub flags: u32,
+    pub method: u8,
     pub lc: u8,
     pub lp: u8,
     pub pb: u8,
@@ -38,6 +42,7 @@ impl PayloadHeader {
         b[12] = self.lc;
         b[13] = self.lp;
         b[14] = self.pb;
+        b[15] = self.method;
         b[16..24].copy_from_slice(&self.orig_size.to_le_bytes());
         b[24..32].copy_from_slice(&self.comp_size.to_le_bytes());
         b[32..36].copy_from_slice(&self.dict_size.to_le_bytes());
@@ -53,6 +58,7 @@ impl PayloadHeader {
             lc: b[12],
             lp: b[13],
             pb: b[14],
+            method: b[15],
             orig_size: le64(b, 16),
             comp_size: le64(b, 24),
             dict_size: le32(b, 32),

@@ -13,6 +13,17 @@ fn test_msbyte(b: u8) -> bool {
 
 /// Decodes the whole buffer in place, as one stream starting at offset 0.
 pub fn x86_decode(buf: &mut [u8]) {
+    x86(buf, false)
+}
+
+/// The encoder: liblzma runs the very same state machine for both directions
+/// and only flips the sign of the position adjustment. Used for the zstd method,
+/// where no liblzma filter chain is available.
+pub fn x86_encode(buf: &mut [u8]) {
+    x86(buf, true)
+}
+
+fn x86(buf: &mut [u8], enc: bool) {
     const ALLOWED: [bool; 8] = [true, true, true, false, true, false, false, false];
     const BIT_NUM: [u32; 8] = [0, 1, 2, 2, 3, 3, 3, 3];
     if buf.len() <= 4 {
@@ -47,7 +58,8 @@ pub fn x86_decode(buf: &mut [u8]) {
             let mut src = u32::from_le_bytes([buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4]]);
             let mut dest;
             loop {
-                dest = src.wrapping_sub((i as u32).wrapping_add(5));
+                let p = (i as u32).wrapping_add(5);
+                dest = if enc { src.wrapping_add(p) } else { src.wrapping_sub(p) };
                 if prev_mask == 0 {
                     break;
                 }
@@ -68,3 +80,4 @@ pub fn x86_decode(buf: &mut [u8]) {
         }
     }
 }
+

@@ -22,6 +22,35 @@ mod bcj;
 mod lzma;
 mod sys;
 
+#[cfg(feature = "zstd")]
+extern crate zstd_sys;
+#[cfg(feature = "zstd")]
+extern "C" {
+    fn ZSTD_initStaticDCtx(workspace: *mut u8, size: usize) -> *mut u8;
+    fn ZSTD_decompressDCtx(dctx: *mut u8, dst: *mut u8, cap: usize, src: *const u8, len: usize) -> usize;
+    fn ZSTD_isError(code: usize) -> u32;
+}
+
+/// Decompresses a zstd frame into `out` with a static workspace from mmap.
+#[cfg(feature = "zstd")]
+fn unzstd(comp: &[u8], out: &mut [u8]) -> bool {
+    // ZSTD_estimateDCtxSize() is ~160 KiB for zstd 1.5; leave headroom.
+    const WS: usize = 512 << 10;
+    let ws = sys::mmap(0, WS, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE | sys::MAP_ANON, -1, 0);
+    if ws < 0 {
+        return false;
+    }
+    unsafe {
+        let d = ZSTD_initStaticDCtx(ws as *mut u8, WS);
+        if d.is_null() {
+            return false;
+        }
+        let r = ZSTD_decompressDCtx(d, out.as_mut_ptr(), out.len(), comp.as_ptr(), comp.len());
+        sys::munmap(ws as usize, WS);
+        ZSTD_isError(r) == 0 && r == out.len()
+    }
+}
+
 use core::ptr;
 
 const PAYLOAD_MAGIC: [u8; 8] = *b"ISPKPAY1";
@@ -29,6 +58,10 @@ const PAYLOAD_MAGIC: [u8; 8] = *b"ISPKPAY1";
 /// (layout mirrored in `src/pack/format.rs`).
 const PAYLOAD_HDR: usize = 48;
 const FLAG_BCJ_X86: u32 = 1;
+/// x86 BCJ applied by us (zstd method); decoded the same way as FLAG_BCJ_X86.
+const FLAG_E8: u32 = 2;
+const METHOD_LZMA: u8 = 0;
+const METHOD_ZSTD: u8 = 1;
 
 const PT_LOAD: u32 = 1;
 const PT_INTERP: u32 = 3;
@@ -233,13 +266,19 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
         b"out of memory",
     );
     let img = core::slice::from_raw_parts_mut(scratch as *mut u8, orig_size);
-    match lzma::decode(comp, props, img) {
-        Ok(n) if n == orig_size => {}
-        _ => die(b"corrupt payload"),
+    let ok = match hdr[15] {
+        METHOD_LZMA => matches!(lzma::decode(comp, props, img), Ok(n) if n == orig_size),
+        #[cfg(feature = "zstd")]
+        METHOD_ZSTD => unzstd(comp, img),
+        _ => false,
+    };
+    if !ok {
+        die(b"corrupt payload")
     }
-    if flags & FLAG_BCJ_X86 != 0 {
+    if flags & (FLAG_BCJ_X86 | FLAG_E8) != 0 {
         bcj::x86_decode(img);
     }
+
     let img: &[u8] = img;
 
     let eh = ehdr(img);
@@ -360,12 +399,15 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
 
     // Hand over the untouched original stack; rdx = 0 means "no rtld_fini".
     core::arch::asm!(
-        "mov rsp, {sp}",
+        // Fixed registers: with `in(reg)` the compiler may pick rdx/rbp, which
+        // are cleared here (that bug jumped to address 0).
+        "mov rsp, rdi",
         "xor edx, edx",
         "xor ebp, ebp",
-        "jmp {entry}",
-        sp = in(reg) sp,
-        entry = in(reg) jump_to,
+        "xor edi, edi",
+        "jmp rsi",
+        in("rdi") sp,
+        in("rsi") jump_to,
         options(noreturn)
     );
 }

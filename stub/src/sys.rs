@@ -90,3 +90,19 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
     memcmp(a, b, n)
 }
+
+#[cfg(feature = "zstd")]
+mod alloc_stubs {
+// The zstd C library references the allocator from code paths a static DCtx
+// never takes (ZSTD_initStaticDCtx). Satisfy the linker; fail if ever called.
+#[no_mangle]
+pub extern "C" fn malloc(_: usize) -> *mut u8 {
+    core::ptr::null_mut()
+}
+#[no_mangle]
+pub extern "C" fn calloc(_: usize, _: usize) -> *mut u8 {
+    core::ptr::null_mut()
+}
+#[no_mangle]
+pub extern "C" fn free(_: *mut u8) {}
+}
