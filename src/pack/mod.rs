@@ -281,10 +281,8 @@ fn inspect(b: &[u8]) -> Result<(), SkipReason> {
                 }
                 interp = true;
             }
-            PT_DYNAMIC => {
-                if in_file(ph.p_offset, ph.p_filesz) {
-                    dynamic = Some((ph.p_offset as usize, ph.p_filesz as usize));
-                }
+            PT_DYNAMIC if in_file(ph.p_offset, ph.p_filesz) => {
+                dynamic = Some((ph.p_offset as usize, ph.p_filesz as usize));
             }
             PT_GNU_STACK if ph.p_flags & 1 != 0 => {
                 return unsup("needs an executable stack (PT_GNU_STACK has PF_X)");
@@ -455,11 +453,12 @@ pub fn unpack(bytes: &[u8]) -> Result<Vec<u8>, PackError> {
         .ok()
         .and_then(|n| hdr_bytes.get(PAYLOAD_HDR..PAYLOAD_HDR.checked_add(n)?))
         .ok_or_else(|| PackError::Corrupt("compressed stream truncated".into()))?;
-    // Guard the allocation: LZMA cannot expand more than ~1:7000; anything
-    // claiming more is corrupt and must not make us allocate terabytes.
+    // Guard the allocation: neither codec expands beyond a few 10^4:1 (LZMA
+    // ~7000:1); a header claiming more is corrupt and must not make us
+    // allocate terabytes.
     let orig = usize::try_from(h.orig_size)
         .ok()
-        .filter(|&n| n as u64 <= (comp.len() as u64 + 64) * 8192)
+        .filter(|&n| n as u64 <= (comp.len() as u64 + 64) << 16)
         .ok_or_else(|| PackError::Corrupt("implausible original size".into()))?;
     let mut out = match h.method {
         METHOD_LZMA => {

@@ -242,12 +242,16 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
 
     // Our payload is the last PT_LOAD of our own headers.
     let own = core::slice::from_raw_parts(*slot[AT_PHDR] as *const u8, *slot[AT_PHNUM] * 56);
-    let mut pay_addr = 0usize;
+    let (mut pay_addr, mut pay_len) = (0usize, 0usize);
     for i in 0..*slot[AT_PHNUM] {
         let ph = phdr_at(own, i * 56);
         if ph.p_type == PT_LOAD {
             pay_addr = ph.p_vaddr as usize;
+            pay_len = ph.p_filesz as usize;
         }
+    }
+    if pay_len < PAYLOAD_HDR {
+        die(b"payload segment missing")
     }
     let hdr = core::slice::from_raw_parts(pay_addr as *const u8, PAYLOAD_HDR);
     if hdr[0..8] != PAYLOAD_MAGIC {
@@ -257,6 +261,9 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
     let props = lzma::Props { lc: hdr[12] as u32, lp: hdr[13] as u32, pb: hdr[14] as u32 };
     let orig_size = rd64(hdr, 16) as usize;
     let comp_size = rd64(hdr, 24) as usize;
+    if comp_size > pay_len - PAYLOAD_HDR {
+        die(b"payload truncated")
+    }
     let comp = core::slice::from_raw_parts((pay_addr + PAYLOAD_HDR) as *const u8, comp_size);
 
     // Scratch buffer for the whole original file (also the LZMA dictionary).
