@@ -10,7 +10,7 @@
 # (shared/reference/peer-tools.md §5.3), decompression time of the reference
 # xz/zstd/gzip CLIs, startup median of `--version` (hyperfine, or a loop), and
 # max RSS (/usr/bin/time -v). Needs: cargo, go, python3, xz, zstd, gzip;
-# optional: hyperfine, node.
+# optional: hyperfine, node. Exit status of `--version` is ignored (e.g. `go` rejects it; startup is still measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
@@ -21,7 +21,7 @@ cargo build --release --quiet --example pack
 PACK=$PWD/target/release/examples/pack
 
 # --- inputs -------------------------------------------------------------
-mkdir -p "$W/orig" "$W/packed" "$W/gohome"
+mkdir -p "$W/orig" "$W/lzma" "$W/zstd" "$W/gohome"
 cat > "$W/hello.go" <<'GO'
 package main
 
@@ -60,7 +60,7 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f%%", 100*a/b}'; }
 size() { stat -c %s "$1"; }
 median_ms() { # cmd...: median wall ms over $RUNS runs
     if command -v hyperfine >/dev/null; then
-        hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$W/h.json" "$*" >/dev/null 2>&1
+        hyperfine -N -i --warmup 3 --runs "$RUNS" --export-json "$W/h.json" "$*" >/dev/null 2>&1
         python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.1f" % (r["median"]*1000))' "$W/h.json"
     else
         python3 - "$RUNS" "$@" <<'PY'
@@ -85,15 +85,18 @@ PY
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r); runs=$RUNS"
 echo
-printf '%-13s %9s | %-8s %6s | %-7s %-7s %-7s | %s\n' binary orig ours pack_s "xz-9e" "zstd19" "gzip-9" "UPX published"
+echo "packed size / original (pack_s = seconds to pack, default level)"
+printf '%-13s %9s | %-7s %6s | %-7s %6s | %-7s %-7s %-7s | %s\n' binary orig lzma pack_s zstd pack_s "xz-9e" "zstd19" "gzip-9" "UPX published"
 for n in "${NAMES[@]}"; do
     f=$W/orig/$n
-    s=$(date +%s.%N); "$PACK" -f "$f" -o "$W/packed/$n" 2>/dev/null; e=$(date +%s.%N)
+    s=$(date +%s.%N); "$PACK" -f --method lzma "$f" -o "$W/lzma/$n" 2>/dev/null; e=$(date +%s.%N)
+    "$PACK" -f --method zstd "$f" -o "$W/zstd/$n" 2>/dev/null; e2=$(date +%s.%N)
     xz -9e -T1 -k -c "$f" > "$W/$n.xz"; zstd -q -19 --long=27 -c "$f" > "$W/$n.zst"; gzip -9 -c "$f" > "$W/$n.gz"
     o=$(size "$f")
-    printf '%-13s %9d | %-8s %6.1f | %-7s %-7s %-7s | %s\n' "$n" "$o" "$(pct "$(size "$W/packed/$n")" "$o")" \
-        "$(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}')" "$(pct "$(size "$W/$n.xz")" "$o")" \
-        "$(pct "$(size "$W/$n.zst")" "$o")" "$(pct "$(size "$W/$n.gz")" "$o")" "${UPX[$n]}"
+    printf '%-13s %9d | %-7s %6.1f | %-7s %6.1f | %-7s %-7s %-7s | %s\n' "$n" "$o" \
+        "$(pct "$(size "$W/lzma/$n")" "$o")" "$(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}')" \
+        "$(pct "$(size "$W/zstd/$n")" "$o")" "$(awk -v s="$e" -v e="$e2" 'BEGIN{print e-s}')" \
+        "$(pct "$(size "$W/$n.xz")" "$o")" "$(pct "$(size "$W/$n.zst")" "$o")" "$(pct "$(size "$W/$n.gz")" "$o")" "${UPX[$n]}"
 done
 
 echo
@@ -105,10 +108,10 @@ done
 
 echo
 echo "startup: median wall ms of \`BIN --version\` ($RUNS runs), max RSS KiB"
-printf '%-13s %9s %9s %9s | %9s %9s %9s\n' binary orig_ms packed_ms delta_ms orig_rss packed_rss delta_rss
+printf '%-13s %8s %8s %8s %8s %8s | %8s %8s %8s\n' binary orig_ms lzma_ms +lzma zstd_ms +zstd orig_rss lzma_rss zstd_rss
 for n in "${NAMES[@]}"; do
-    a=$(median_ms "$W/orig/$n" --version); b=$(median_ms "$W/packed/$n" --version)
-    ra=$(maxrss_kb "$W/orig/$n" --version); rb=$(maxrss_kb "$W/packed/$n" --version)
-    printf '%-13s %9s %9s %9s | %9s %9s %9s\n' "$n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.1f", b-a}')" \
-        "$ra" "$rb" "$((rb - ra))"
+    a=$(median_ms "$W/orig/$n" --version); b=$(median_ms "$W/lzma/$n" --version); c=$(median_ms "$W/zstd/$n" --version)
+    ra=$(maxrss_kb "$W/orig/$n" --version); rb=$(maxrss_kb "$W/lzma/$n" --version); rc=$(maxrss_kb "$W/zstd/$n" --version)
+    printf '%-13s %8s %8s %8s %8s %8s | %8s %8s %8s\n' "$n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.1f", b-a}')" \
+        "$c" "$(awk -v a="$a" -v b="$c" 'BEGIN{printf "%.1f", b-a}')" "$ra" "$rb" "$rc"
 done

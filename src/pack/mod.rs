@@ -52,7 +52,10 @@ pub struct PackOptions {
     pub min_size: u64,
     /// Minimum size reduction, in percent of the original, to keep a packed file.
     pub min_gain_percent: u32,
-    /// LZMA preset 0..=9.
+    /// Preset 0..=9 (LZMA preset; zstd level 10+N). Default 6: on binaries it
+    /// matched 9's ratio in our measurements (dictionary is capped at the file
+    /// size anyway) with ~1/3 of the encoder memory (~100 MiB vs ~350 MiB for a
+    /// 20 MB file), which matters when many files are packed in parallel.
     pub level: u32,
     /// xz's "extreme" variant of the preset: ~1-2% smaller, several times slower to pack.
     pub extreme: bool,
@@ -61,7 +64,7 @@ pub struct PackOptions {
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { min_size: 512 * 1024, min_gain_percent: 20, level: 9, extreme: false, method: Method::Lzma }
+        PackOptions { min_size: 512 * 1024, min_gain_percent: 20, level: 6, extreme: false, method: Method::Lzma }
     }
 }
 
