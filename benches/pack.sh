@@ -72,7 +72,7 @@ print("%.1f" % (1000 * statistics.median(t)))
 PY
     fi
 }
-maxrss_kb() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident/{gsub(/ /,"",$2); print $2}'; }
+maxrss_kb() { { /usr/bin/time -v "$@" 2>&1 >/dev/null || true; } | awk -F: '/Maximum resident/{gsub(/ /,"",$2); print $2}'; }
 dtime_ms() { # decompress command (stdin file) → median of 5, ms
     python3 - "$@" <<'PY'
 import subprocess, sys, time, statistics
