@@ -434,6 +434,12 @@ fn assess_rules() {
     sh(Command::new("gcc").args(["-O1", "-z", "execstack", "-o"]).arg(&exe).arg(PROBE_C));
     let r = skip_reason(assess(&fs::read(&exe).unwrap(), 0o755, false, &no_min));
     assert!(r.to_string().contains("executable stack"), "{r}");
+    // An overlay (data appended after the ELF, read back via /proc/self/exe)
+    // would be hidden by packing: refuse.
+    let mut overlay = small.clone();
+    overlay.extend_from_slice(&vec![7u8; 100_000]);
+    let r = skip_reason(assess(&overlay, 0o755, false, &no_min));
+    assert!(r.to_string().contains("appended"), "{r}");
     // Relocatable object.
     let obj = dir.path().join("p.o");
     sh(Command::new("gcc").args(["-c", "-o"]).arg(&obj).arg(PROBE_C));

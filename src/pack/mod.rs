@@ -23,7 +23,7 @@ mod lzma;
 use std::fmt;
 
 use format::{
-    le16, le64, Footer, PayloadHeader, Phdr, FLAG_BCJ_X86, FLAG_E8, METHOD_LZMA, METHOD_ZSTD, PAYLOAD_HDR,
+    le16, le32, le64, Footer, PayloadHeader, Phdr, FLAG_BCJ_X86, FLAG_E8, METHOD_LZMA, METHOD_ZSTD, PAYLOAD_HDR,
     PT_GNU_STACK, PT_LOAD,
 };
 use sha2::{Digest, Sha256};
@@ -296,6 +296,14 @@ fn inspect(b: &[u8]) -> Result<(), SkipReason> {
     if loads == 0 {
         return unsup("no PT_LOAD segment");
     }
+    if let Some(end) = elf_end(b, &phs) {
+        // Bytes past everything the ELF describes are an overlay read back via
+        // /proc/self/exe (PyInstaller, Node SEA, appended zips…); after packing
+        // the program would find the stub instead.
+        if (b.len() as u64) > end + 4096 {
+            return unsup("data appended after the ELF image (program reads its own file)");
+        }
+    }
     if e_type == 3 {
         // ET_DYN is both PIE executables and shared libraries; packing a library
         // (even one with PT_INTERP, like libc.so.6) would break every user of it.
@@ -323,6 +331,34 @@ fn inspect(b: &[u8]) -> Result<(), SkipReason> {
         return unsup("fixed load addresses overlap the loader stub's region");
     }
     Ok(())
+}
+
+/// End of the last byte covered by a segment, a section or the section header
+/// table; None if the section headers are unreadable (then we do not judge).
+fn elf_end(b: &[u8], phs: &[Phdr]) -> Option<u64> {
+    let mut end = phs.iter().map(|p| p.p_offset.saturating_add(p.p_filesz)).max().unwrap_or(0);
+    let shoff = le64(b, 40);
+    let shnum = le16(b, 60) as u64;
+    if shoff == 0 || shnum == 0 {
+        return Some(end);
+    }
+    if le16(b, 58) != 64 {
+        return None;
+    }
+    let table_end = shoff.checked_add(shnum * 64)?;
+    if table_end > b.len() as u64 {
+        return None;
+    }
+    end = end.max(table_end);
+    for i in 0..shnum as usize {
+        let o = shoff as usize + i * 64;
+        let sh_type = le32(b, o + 4);
+        if sh_type != 8 {
+            // not SHT_NOBITS: occupies file bytes
+            end = end.max(le64(b, o + 24).saturating_add(le64(b, o + 32)));
+        }
+    }
+    Some(end)
 }
 
 /// Packs an executable. Fails (never produces a file) for anything [`assess`]
