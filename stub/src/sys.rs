@@ -13,6 +13,8 @@ pub const MAP_FIXED: usize = 0x10;
 pub const MAP_ANON: usize = 0x20;
 pub const MAP_NORESERVE: usize = 0x4000;
 pub const MAP_FIXED_NOREPLACE: usize = 0x10_0000;
+pub const MAP_POPULATE: usize = 0x8000;
+pub const MADV_POPULATE_WRITE: usize = 23;
 
 #[inline(always)]
 unsafe fn sc6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
@@ -39,6 +41,9 @@ pub fn munmap(addr: usize, len: usize) -> isize {
 }
 pub fn mprotect(addr: usize, len: usize, prot: usize) -> isize {
     unsafe { sc6(10, addr, len, prot, 0, 0, 0) }
+}
+pub fn madvise(addr: usize, len: usize, advice: usize) -> isize {
+    unsafe { sc6(28, addr, len, advice, 0, 0, 0) }
 }
 /// openat(AT_FDCWD, path, O_RDONLY|O_CLOEXEC); `path` must be NUL-terminated.
 pub fn open(path: *const u8) -> isize {
