@@ -1,7 +1,7 @@
 //! UPX-style packing of x86_64 Linux executables.
 //!
 //! A packed file is a tiny static loader (`stub/`, no libc) plus the original
-//! ELF compressed with LZMA1 after an x86 BCJ filter. At exec time the stub
+//! ELF compressed with LZMA1 (default) or zstd, after an x86 BCJ filter. At exec time the stub
 //! decompresses the original and maps it *in place* (it is its own mini ELF
 //! loader), so the process image stays the packed file: `/proc/self/exe`,
 //! `$ORIGIN`, argv, envp and auxv behave as if the original had been exec'd.
@@ -36,12 +36,13 @@ static STUB_ZSTD: &[u8] = include_bytes!(env!("IMGSLIM_STUB_ZSTD"));
 /// Compression method of the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Method {
-    /// LZMA1 + x86 BCJ: smallest files (UPX `--lzma` class), slowest start
-    /// (decodes at roughly xz speed, ~10 ms per MB of original on one core).
+    /// LZMA1 + x86 BCJ: smallest files (at or below `xz -9e`), slowest start
+    /// (decodes at about `xz -d` speed; see benches/pack.sh).
     #[default]
     Lzma,
-    /// zstd (level 19, 128 MiB window) + call filter: ~10-15% larger, starts
-    /// several times faster; for binaries on hot paths.
+    /// zstd -19 (window up to 128 MiB, long-distance matching) + x86 BCJ:
+    /// ~10-15% larger, starts 5-10x faster; the stub is ~165 KiB instead of
+    /// ~25 KiB, so it only pays off for multi-MB binaries.
     Zstd,
 }
 
