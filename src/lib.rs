@@ -11,6 +11,7 @@ pub mod error;
 pub mod fs;
 pub mod image;
 pub mod layer;
+pub mod pack;
 pub mod plan;
 pub mod profile;
 pub mod report;

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Figures for `imgslim pack` (issue 5). Not a timed test: prints a table.
+#
+#   benches/pack.sh            # Go (static), Rust, python3 (dynamic C); node too if installed
+#   RUNS=50 benches/pack.sh    # more startup samples
+#   BIG=1 benches/pack.sh      # also the ~100 MB node binary (slow to pack)
+#
+# For each binary: packed/original (ours), xz -9e and zstd -19 --long of the same
+# file (the practical floor / the fast-decode alternative), UPX's published ratio
+# (shared/reference/peer-tools.md §5.3), decompression time of the reference
+# xz/zstd/gzip CLIs, startup median of `--version` (hyperfine, or a loop), and
+# max RSS (/usr/bin/time -v). Needs: cargo, go, python3, xz, zstd, gzip;
+# optional: hyperfine, node. Exit status of `--version` is ignored (e.g. `go` rejects it; startup is still measured).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-30}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+
+cargo build --release --quiet --example pack
+PACK=$PWD/target/release/examples/pack
+
+# --- inputs -------------------------------------------------------------
+mkdir -p "$W/orig" "$W/lzma" "$W/zstd" "$W/gohome"
+cat > "$W/hello.go" <<'GO'
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "--version" {
+		fmt.Println("hello 1.0")
+		return
+	}
+	fmt.Println("hello", os.Args)
+}
+GO
+# Stripped like UPX's published Go numbers (`-s -w`).
+(cd "$W" && HOME="$W/gohome" GOCACHE="$W/gohome/c" GOPATH="$W/gohome/p" GO111MODULE=off CGO_ENABLED=0 \
+    go build -ldflags='-s -w' -o "$W/orig/go-hello" hello.go)
+declare -a NAMES=(go-hello)
+declare -A UPX=( [go-hello]="37.8% (Go hello -s -w, --best)" )
+if [ -x /usr/lib/go-1.19/bin/go ] || command -v go >/dev/null; then
+    cp "$(readlink -f "$(command -v go)")" "$W/orig/go-tool"; NAMES+=(go-tool)
+    UPX[go-tool]="28.5% (juju Go, -9)"
+fi
+RUSTBIN=$(readlink -f "$(command -v rustup 2>/dev/null || true)" 2>/dev/null || true)
+if [ -n "$RUSTBIN" ] && [ -f "$RUSTBIN" ]; then cp "$RUSTBIN" "$W/orig/rustup"; NAMES+=(rustup); UPX[rustup]="23.3% (min-sized-rust, --best --lzma)"; fi
+cp target/release/examples/pack "$W/orig/imgslim-pack"; NAMES+=(imgslim-pack); UPX[imgslim-pack]="23.3% (min-sized-rust, --best --lzma)"
+PY=/usr/bin/python3; [ -e "$PY" ] || PY=$(python3 -c 'import os,sys;print(os.path.realpath(sys.executable))')
+cp "$(readlink -f "$PY")" "$W/orig/python3"; NAMES+=(python3); UPX[python3]="30-50% (vendor claim, C)"
+if [ "${BIG:-0}" = 1 ] && command -v node >/dev/null; then
+    cp "$(readlink -f "$(command -v node)")" "$W/orig/node"; NAMES+=(node); UPX[node]="n/a (upx#751: 60->377 ms startup)"
+fi
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f%%", 100*a/b}'; }
+size() { stat -c %s "$1"; }
+median_ms() { # cmd...: median wall ms over $RUNS runs
+    if command -v hyperfine >/dev/null; then
+        hyperfine -N -i --warmup 3 --runs "$RUNS" --export-json "$W/h.json" "$*" >/dev/null 2>&1
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.1f" % (r["median"]*1000))' "$W/h.json"
+    else
+        python3 - "$RUNS" "$@" <<'PY'
+import subprocess, sys, time, statistics
+n = int(sys.argv[1]); cmd = sys.argv[2:]; t = []
+for _ in range(n):
+    s = time.perf_counter(); subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
+print("%.1f" % (1000 * statistics.median(t)))
+PY
+    fi
+}
+maxrss_kb() { { /usr/bin/time -v "$@" 2>&1 >/dev/null || true; } | awk -F: '/Maximum resident/{gsub(/ /,"",$2); print $2}'; }
+dtime_ms() { # decompress command (stdin file) → median of 5, ms
+    python3 - "$@" <<'PY'
+import subprocess, sys, time, statistics
+t = []
+for _ in range(5):
+    s = time.perf_counter(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); t.append(time.perf_counter() - s)
+print("%.0f" % (1000 * statistics.median(t)))
+PY
+}
+
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r); runs=$RUNS"
+echo
+echo "packed size / original (pack_s = seconds to pack, default level)"
+printf '%-13s %9s | %-7s %6s | %-7s %6s | %-7s %-7s %-7s | %s\n' binary orig lzma pack_s zstd pack_s "xz-9e" "zstd19" "gzip-9" "UPX published"
+for n in "${NAMES[@]}"; do
+    f=$W/orig/$n
+    s=$(date +%s.%N); "$PACK" -f --method lzma "$f" -o "$W/lzma/$n" 2>/dev/null; e=$(date +%s.%N)
+    "$PACK" -f --method zstd "$f" -o "$W/zstd/$n" 2>/dev/null; e2=$(date +%s.%N)
+    xz -9e -T1 -k -c "$f" > "$W/$n.xz"; zstd -q -19 --long=27 -c "$f" > "$W/$n.zst"; gzip -9 -c "$f" > "$W/$n.gz"
+    o=$(size "$f")
+    printf '%-13s %9d | %-7s %6.1f | %-7s %6.1f | %-7s %-7s %-7s | %s\n' "$n" "$o" \
+        "$(pct "$(size "$W/lzma/$n")" "$o")" "$(awk -v s="$s" -v e="$e" 'BEGIN{print e-s}')" \
+        "$(pct "$(size "$W/zstd/$n")" "$o")" "$(awk -v s="$e" -v e="$e2" 'BEGIN{print e-s}')" \
+        "$(pct "$(size "$W/$n.xz")" "$o")" "$(pct "$(size "$W/$n.zst")" "$o")" "$(pct "$(size "$W/$n.gz")" "$o")" "${UPX[$n]}"
+done
+
+echo
+echo "decompression of the whole file with the reference C tools (ms, median of 5): the codec choice"
+printf '%-13s %7s %7s %7s\n' binary xz zstd gzip
+for n in "${NAMES[@]}"; do
+    printf '%-13s %7s %7s %7s\n' "$n" "$(dtime_ms xz -dc "$W/$n.xz")" "$(dtime_ms zstd -q -dc --long=27 "$W/$n.zst")" "$(dtime_ms gzip -dc "$W/$n.gz")"
+done
+
+echo
+echo "startup: median wall ms of \`BIN --version\` ($RUNS runs), max RSS KiB"
+printf '%-13s %8s %8s %8s %8s %8s | %8s %8s %8s\n' binary orig_ms lzma_ms +lzma zstd_ms +zstd orig_rss lzma_rss zstd_rss
+for n in "${NAMES[@]}"; do
+    a=$(median_ms "$W/orig/$n" --version); b=$(median_ms "$W/lzma/$n" --version); c=$(median_ms "$W/zstd/$n" --version)
+    ra=$(maxrss_kb "$W/orig/$n" --version); rb=$(maxrss_kb "$W/lzma/$n" --version); rc=$(maxrss_kb "$W/zstd/$n" --version)
+    printf '%-13s %8s %8s %8s %8s %8s | %8s %8s %8s\n' "$n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.1f", b-a}')" \
+        "$c" "$(awk -v a="$a" -v b="$c" 'BEGIN{printf "%.1f", b-a}')" "$ra" "$rb" "$rc"
+done

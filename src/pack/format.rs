@@ -1,0 +1,243 @@
+//! On-disk layout of a packed executable.
+//!
+//! ```text
+//! [Ehdr][Phdrs]                 PT_LOAD R   at STUB_BASE - 64 KiB (so AT_PHDR finds them)
+//! [stub segments…]              PT_LOADs    copied from the linked stub, same vaddrs
+//! [payload header][LZMA stream] PT_LOAD R   last PT_LOAD: the stub locates it this way
+//! [footer]                      not mapped; lets `unpack`/`is_packed` work without ELF parsing
+//! PT_GNU_STACK RW               non-executable stack
+//! ```
+
+use super::PackError;
+
+pub const PAYLOAD_MAGIC: [u8; 8] = *b"ISPKPAY1";
+pub const PAYLOAD_HDR: usize = 48;
+pub const FOOTER_MAGIC: [u8; 8] = *b"ISLMPAK1";
+pub const FOOTER_LEN: usize = 64;
+pub const FLAG_BCJ_X86: u32 = 1;
+pub const FLAG_E8: u32 = 2;
+pub const METHOD_LZMA: u8 = 0;
+pub const METHOD_ZSTD: u8 = 1;
+/// Address range the packed file's own segments occupy (stub linked at
+/// 0x6000_0000_0000 by build.rs); programs that need it cannot be packed.
+pub const STUB_REGION: (u64, u64) = (0x5f00_0000_0000, 0x6100_0000_0000);
+const PAGE: u64 = 4096;
+
+pub struct PayloadHeader {
+    pub flags: u32,
+    pub method: u8,
+    pub lc: u8,
+    pub lp: u8,
+    pub pb: u8,
+    pub orig_size: u64,
+    pub comp_size: u64,
+    pub dict_size: u32,
+}
+
+impl PayloadHeader {
+    pub fn to_bytes(&self) -> [u8; PAYLOAD_HDR] {
+        let mut b = [0u8; PAYLOAD_HDR];
+        b[0..8].copy_from_slice(&PAYLOAD_MAGIC);
+        b[8..12].copy_from_slice(&self.flags.to_le_bytes());
+        b[12] = self.lc;
+        b[13] = self.lp;
+        b[14] = self.pb;
+        b[15] = self.method;
+        b[16..24].copy_from_slice(&self.orig_size.to_le_bytes());
+        b[24..32].copy_from_slice(&self.comp_size.to_le_bytes());
+        b[32..36].copy_from_slice(&self.dict_size.to_le_bytes());
+        b
+    }
+
+    pub fn parse(b: &[u8]) -> Result<Self, PackError> {
+        if b.len() < PAYLOAD_HDR || b[0..8] != PAYLOAD_MAGIC {
+            return Err(PackError::Corrupt("payload header magic missing".into()));
+        }
+        Ok(PayloadHeader {
+            flags: le32(b, 8),
+            lc: b[12],
+            lp: b[13],
+            pb: b[14],
+            method: b[15],
+            orig_size: le64(b, 16),
+            comp_size: le64(b, 24),
+            dict_size: le32(b, 32),
+        })
+    }
+}
+
+pub struct Footer {
+    pub payload_off: u64,
+    pub orig_size: u64,
+    pub comp_size: u64,
+    pub sha256: [u8; 32],
+}
+
+impl Footer {
+    pub fn to_bytes(&self) -> [u8; FOOTER_LEN] {
+        let mut b = [0u8; FOOTER_LEN];
+        b[0..8].copy_from_slice(&self.payload_off.to_le_bytes());
+        b[8..16].copy_from_slice(&self.orig_size.to_le_bytes());
+        b[16..24].copy_from_slice(&self.comp_size.to_le_bytes());
+        b[24..56].copy_from_slice(&self.sha256);
+        b[56..64].copy_from_slice(&FOOTER_MAGIC);
+        b
+    }
+
+    /// Reads the footer at the end of a packed file, if there is one.
+    pub fn find(file: &[u8]) -> Option<Self> {
+        if file.len() < FOOTER_LEN + 64 || file[0..4] != *b"\x7fELF" {
+            return None;
+        }
+        let b = &file[file.len() - FOOTER_LEN..];
+        if b[56..64] != FOOTER_MAGIC {
+            return None;
+        }
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(&b[24..56]);
+        Some(Footer { payload_off: le64(b, 0), orig_size: le64(b, 8), comp_size: le64(b, 16), sha256 })
+    }
+}
+
+pub fn le16(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+pub fn le32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+pub fn le64(b: &[u8], o: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Phdr {
+    pub p_type: u32,
+    pub p_flags: u32,
+    pub p_offset: u64,
+    pub p_vaddr: u64,
+    pub p_filesz: u64,
+    pub p_memsz: u64,
+    pub p_align: u64,
+}
+
+pub const PT_LOAD: u32 = 1;
+pub const PT_GNU_STACK: u32 = 0x6474_e551;
+
+impl Phdr {
+    pub fn parse(b: &[u8], o: usize) -> Phdr {
+        Phdr {
+            p_type: le32(b, o),
+            p_flags: le32(b, o + 4),
+            p_offset: le64(b, o + 8),
+            p_vaddr: le64(b, o + 16),
+            p_filesz: le64(b, o + 32),
+            p_memsz: le64(b, o + 40),
+            p_align: le64(b, o + 48),
+        }
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.p_type.to_le_bytes());
+        out.extend_from_slice(&self.p_flags.to_le_bytes());
+        out.extend_from_slice(&self.p_offset.to_le_bytes());
+        out.extend_from_slice(&self.p_vaddr.to_le_bytes());
+        out.extend_from_slice(&self.p_vaddr.to_le_bytes()); // p_paddr
+        out.extend_from_slice(&self.p_filesz.to_le_bytes());
+        out.extend_from_slice(&self.p_memsz.to_le_bytes());
+        out.extend_from_slice(&self.p_align.to_le_bytes());
+    }
+}
+
+/// Assembles the packed file from the linked stub, the payload (header +
+/// compressed stream) and the footer.
+pub fn build(stub: &[u8], payload: &[u8], mut footer: Footer) -> Result<Vec<u8>, PackError> {
+    let bad = |m: &str| PackError::Internal(format!("embedded stub: {m}"));
+    if stub.len() < 64 || stub[0..4] != *b"\x7fELF" || le16(stub, 16) != 2 || le16(stub, 54) != 56 {
+        return Err(bad("not a static ELF64 executable"));
+    }
+    let entry = le64(stub, 24);
+    let phoff = le64(stub, 32) as usize;
+    let phnum = le16(stub, 56) as usize;
+    if phoff + phnum * 56 > stub.len() {
+        return Err(bad("program headers out of bounds"));
+    }
+    let mut loads = Vec::new();
+    for i in 0..phnum {
+        let ph = Phdr::parse(stub, phoff + i * 56);
+        match ph.p_type {
+            PT_LOAD => {
+                if ph.p_offset + ph.p_filesz > stub.len() as u64 {
+                    return Err(bad("segment out of bounds"));
+                }
+                loads.push(ph)
+            }
+            // Anything the kernel would have to act on (INTERP, TLS, DYNAMIC…) is a build bug.
+            2 | 3 | 5 | 7 => return Err(bad("unexpected program header type")),
+            _ => {}
+        }
+    }
+    let lo = loads.iter().map(|p| p.p_vaddr & !(PAGE - 1)).min().ok_or_else(|| bad("no PT_LOAD"))?;
+    let hi = loads.iter().map(|p| (p.p_vaddr + p.p_memsz + PAGE - 1) & !(PAGE - 1)).max().unwrap_or(lo);
+    let hdr_vaddr = lo - 0x10000;
+    let pay_vaddr = hi + 0x10000;
+
+    let n_ph = loads.len() + 3;
+    let hdr_len = 64 + 56 * n_ph;
+    let mut out = vec![0u8; hdr_len];
+    let mut placed = Vec::new();
+    for ph in &loads {
+        let cur = out.len() as u64;
+        let pad = (ph.p_vaddr % PAGE + PAGE - cur % PAGE) % PAGE;
+        out.resize((cur + pad) as usize, 0);
+        let off = out.len() as u64;
+        out.extend_from_slice(&stub[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize]);
+        placed.push(Phdr { p_offset: off, p_align: PAGE, ..*ph });
+    }
+    let pay_off = (out.len() as u64).div_ceil(PAGE) * PAGE;
+    out.resize(pay_off as usize, 0);
+    out.extend_from_slice(payload);
+    footer.payload_off = pay_off;
+    out.extend_from_slice(&footer.to_bytes());
+
+    let mut ph = Vec::with_capacity(56 * n_ph);
+    let hdr_seg = Phdr {
+        p_type: PT_LOAD,
+        p_flags: 4,
+        p_offset: 0,
+        p_vaddr: hdr_vaddr,
+        p_filesz: hdr_len as u64,
+        p_memsz: hdr_len as u64,
+        p_align: PAGE,
+    };
+    hdr_seg.write(&mut ph);
+    for p in &placed {
+        p.write(&mut ph);
+    }
+    let len = payload.len() as u64;
+    Phdr { p_type: PT_LOAD, p_flags: 4, p_offset: pay_off, p_vaddr: pay_vaddr, p_filesz: len, p_memsz: len, p_align: PAGE }
+        .write(&mut ph);
+    Phdr { p_type: PT_GNU_STACK, p_flags: 6, p_offset: 0, p_vaddr: 0, p_filesz: 0, p_memsz: 0, p_align: 16 }
+        .write(&mut ph);
+
+    let mut eh = Vec::with_capacity(64);
+    eh.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");
+    eh.extend_from_slice(&[0u8; 8]);
+    eh.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    eh.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    eh.extend_from_slice(&1u32.to_le_bytes());
+    eh.extend_from_slice(&entry.to_le_bytes());
+    eh.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
+    eh.extend_from_slice(&0u64.to_le_bytes()); // e_shoff: no sections
+    eh.extend_from_slice(&0u32.to_le_bytes());
+    eh.extend_from_slice(&64u16.to_le_bytes());
+    eh.extend_from_slice(&56u16.to_le_bytes());
+    eh.extend_from_slice(&(n_ph as u16).to_le_bytes());
+    eh.extend_from_slice(&64u16.to_le_bytes());
+    eh.extend_from_slice(&0u16.to_le_bytes());
+    eh.extend_from_slice(&0u16.to_le_bytes());
+    debug_assert_eq!(eh.len(), 64);
+    out[..64].copy_from_slice(&eh);
+    out[64..hdr_len].copy_from_slice(&ph);
+    Ok(out)
+}

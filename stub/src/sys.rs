@@ -1,0 +1,113 @@
+//! The handful of raw x86_64 Linux syscalls the stub needs.
+
+#![allow(dead_code)]
+
+use core::arch::asm;
+
+pub const PROT_NONE: usize = 0;
+pub const PROT_READ: usize = 1;
+pub const PROT_WRITE: usize = 2;
+pub const PROT_EXEC: usize = 4;
+pub const MAP_PRIVATE: usize = 0x02;
+pub const MAP_FIXED: usize = 0x10;
+pub const MAP_ANON: usize = 0x20;
+pub const MAP_NORESERVE: usize = 0x4000;
+pub const MAP_FIXED_NOREPLACE: usize = 0x10_0000;
+pub const MAP_POPULATE: usize = 0x8000;
+pub const MADV_POPULATE_WRITE: usize = 23;
+
+#[inline(always)]
+unsafe fn sc6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
+    let r: isize;
+    asm!("syscall", inlateout("rax") n as isize => r, in("rdi") a, in("rsi") b, in("rdx") c,
+         in("r10") d, in("r8") e, in("r9") f, lateout("rcx") _, lateout("r11") _, options(nostack));
+    r
+}
+
+pub fn write(fd: i32, b: &[u8]) -> isize {
+    unsafe { sc6(1, fd as usize, b.as_ptr() as usize, b.len(), 0, 0, 0) }
+}
+pub fn exit(code: i32) -> ! {
+    unsafe {
+        sc6(231, code as usize, 0, 0, 0, 0, 0);
+    }
+    loop {}
+}
+pub fn mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: isize, off: usize) -> isize {
+    unsafe { sc6(9, addr, len, prot, flags, fd as usize, off) }
+}
+pub fn munmap(addr: usize, len: usize) -> isize {
+    unsafe { sc6(11, addr, len, 0, 0, 0, 0) }
+}
+pub fn mprotect(addr: usize, len: usize, prot: usize) -> isize {
+    unsafe { sc6(10, addr, len, prot, 0, 0, 0) }
+}
+pub fn madvise(addr: usize, len: usize, advice: usize) -> isize {
+    unsafe { sc6(28, addr, len, advice, 0, 0, 0) }
+}
+/// openat(AT_FDCWD, path, O_RDONLY|O_CLOEXEC); `path` must be NUL-terminated.
+pub fn open(path: *const u8) -> isize {
+    unsafe { sc6(257, -100isize as usize, path as usize, 0o2000000, 0, 0, 0) }
+}
+pub fn pread(fd: i32, buf: &mut [u8], off: usize) -> isize {
+    unsafe { sc6(17, fd as usize, buf.as_mut_ptr() as usize, buf.len(), off, 0, 0) }
+}
+pub fn close(fd: i32) -> isize {
+    unsafe { sc6(3, fd as usize, 0, 0, 0, 0, 0) }
+}
+
+// core expects these from libc; we have none. Written with `rep` string ops so
+// the compiler cannot turn them back into calls to themselves.
+#[no_mangle]
+pub unsafe extern "C" fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+    asm!("rep movsb", inout("rcx") n => _, inout("rdi") d => _, inout("rsi") s => _, options(nostack, preserves_flags));
+    d
+}
+#[no_mangle]
+pub unsafe extern "C" fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+    if (d as usize) <= (s as usize) || (d as usize) >= (s as usize) + n {
+        memcpy(d, s, n)
+    } else {
+        // Overlap with dest after src: copy backwards.
+        asm!("std", "rep movsb", "cld", inout("rcx") n => _, inout("rdi") d.add(n - 1) => _,
+             inout("rsi") s.add(n - 1) => _, options(nostack));
+        d
+    }
+}
+#[no_mangle]
+pub unsafe extern "C" fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
+    asm!("rep stosb", inout("rcx") n => _, inout("rdi") d => _, in("al") c as u8, options(nostack, preserves_flags));
+    d
+}
+#[no_mangle]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        let (x, y) = (core::ptr::read_volatile(a.add(i)), core::ptr::read_volatile(b.add(i)));
+        if x != y {
+            return x as i32 - y as i32;
+        }
+        i += 1;
+    }
+    0
+}
+#[no_mangle]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    memcmp(a, b, n)
+}
+
+#[cfg(feature = "zstd")]
+mod alloc_stubs {
+// The zstd C library references the allocator from code paths a static DCtx
+// never takes (ZSTD_initStaticDCtx). Satisfy the linker; fail if ever called.
+#[no_mangle]
+pub extern "C" fn malloc(_: usize) -> *mut u8 {
+    core::ptr::null_mut()
+}
+#[no_mangle]
+pub extern "C" fn calloc(_: usize, _: usize) -> *mut u8 {
+    core::ptr::null_mut()
+}
+#[no_mangle]
+pub extern "C" fn free(_: *mut u8) {}
+}

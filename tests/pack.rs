@@ -1,0 +1,512 @@
+//! End-to-end tests for `imgslim::pack`: real executables are packed, run, and
+//! compared with the original run from the *same path* (so argv[0],
+//! /proc/self/exe, AT_EXECFN and comm must match byte for byte).
+//!
+//! Tests that need a tool (gcc, musl-gcc, go, python3, rustc) skip when it is
+//! missing, except under CI=true where a missing tool is a failure.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use imgslim::pack::{self, assess, is_packed, unpack, Decision, Method, PackOptions, SkipReason};
+
+const PROBE_C: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pack_data/probe.c");
+const PROBELIB_C: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pack_data/probelib.c");
+
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{tool} is required under CI=true (install it in .ci/run)");
+        }
+        eprintln!("SKIP: {tool} not installed");
+    }
+    found
+}
+
+fn sh(cmd: &mut Command) {
+    let o = cmd.output().expect("spawn");
+    assert!(o.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn opts() -> PackOptions {
+    // Level 6 keeps the tests quick; the format and stub do not depend on it.
+    PackOptions { level: 6, ..PackOptions::default() }
+}
+
+/// Runs `exe args…` with a fixed environment.
+fn run(exe: &Path, args: &[&str]) -> Output {
+    Command::new(exe)
+        .args(args)
+        .env_clear()
+        .env("PROBE_VAR", "häßlich value=with spaces")
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(exe.parent().unwrap())
+        .output()
+        .expect("spawn")
+}
+
+/// Replaces `exe` by its packed form (asserting it really is packed) and
+/// returns the original bytes.
+fn pack_in_place(exe: &Path, method: Method) -> Vec<u8> {
+    let orig = fs::read(exe).unwrap();
+    let packed = pack::pack(&orig, &PackOptions { method, ..opts() }).unwrap_or_else(|e| panic!("pack {}: {e}", exe.display()));
+    assert!(is_packed(&packed));
+    assert_ne!(packed, orig);
+    assert_eq!(unpack(&packed).expect("unpack"), orig, "unpack must restore the original");
+    let mode = fs::metadata(exe).unwrap().permissions().mode();
+    fs::write(exe, &packed).unwrap();
+    fs::set_permissions(exe, fs::Permissions::from_mode(mode)).unwrap();
+    orig
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs the probe original vs packed for each scenario and demands identical
+/// stdout, exit code and signal. Returns the original runs' outputs.
+fn compare(exe: &Path, scenarios: &[&[&str]]) -> Vec<Output> {
+    compare_m(exe, scenarios, Method::Lzma)
+}
+
+fn compare_m(exe: &Path, scenarios: &[&[&str]], method: Method) -> Vec<Output> {
+    let before: Vec<Output> = scenarios.iter().map(|a| run(exe, a)).collect();
+    pack_in_place(exe, method);
+    for (args, b) in scenarios.iter().zip(&before) {
+        let a = run(exe, args);
+        assert_eq!(text(&a), text(b), "stdout differs for {args:?}; stderr: {}", String::from_utf8_lossy(&a.stderr));
+        assert_eq!(a.status.code(), b.status.code(), "exit code differs for {args:?}");
+        assert_eq!(a.status.signal(), b.status.signal(), "signal differs for {args:?}");
+    }
+    before
+}
+
+struct Probe {
+    _dir: tempfile::TempDir,
+    exe: PathBuf,
+}
+
+fn build_probe(cc: &str, flags: &[&str]) -> Option<Probe> {
+    if !have(cc) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let exe = bin.join("probe");
+    sh(Command::new(cc).args(["-O1", "-o"]).arg(&exe).arg(PROBE_C).args(flags));
+    Some(Probe { _dir: dir, exe })
+}
+
+/// The common battery for a probe build: argv/env/auxv, exit code, signal,
+/// /proc/self/exe re-exec. Also checks the outputs really carry the facts.
+fn battery(p: &Probe, dynamic: bool) {
+    battery_m(p, dynamic, Method::Lzma)
+}
+
+fn battery_m(p: &Probe, dynamic: bool, method: Method) {
+    let out = compare_m(
+        &p.exe,
+        &[&["plain", "arg with space", ""], &["exit", "42"], &["kill", "10"], &["reexec", "again"]],
+        method,
+    );
+    let first = text(&out[0]);
+    let exe = p.exe.to_str().unwrap();
+    for want in [
+        format!("argv[0]={exe}\n"),
+        "argv[2]=arg with space\n".into(),
+        "argv[3]=\n".into(),
+        "PROBE_VAR=häßlich value=with spaces\n".into(),
+        "envc=2\n".into(),
+        format!("exe={exe}\n"),
+        format!("execfn={exe}\n"),
+        "entry_is_start=1\n".into(),
+        "phdr_covers_main=1\n".into(),
+        "random_set=1 sysinfo_set=1\n".into(),
+        format!("base_set={}\n", dynamic as u8),
+        "comm=probe\n".into(),
+        "malloc_ok=1\n".into(),
+    ] {
+        assert!(first.contains(&want), "expected {want:?} in:\n{first}");
+    }
+    assert_eq!(out[1].status.code(), Some(42));
+    assert_eq!(out[2].status.signal(), Some(10));
+    let re = text(&out[3]);
+    assert!(re.contains("reexec:\n") && re.contains("depth=1\n"), "re-exec did not run the program again:\n{re}");
+    assert_eq!(re.matches(&format!("exe={exe}\n")).count(), 2, "re-exec'd image must still be the packed file:\n{re}");
+}
+
+#[test]
+fn glibc_pie_dynamic() {
+    if let Some(p) = build_probe("gcc", &["-fPIE", "-pie"]) {
+        battery(&p, true);
+    }
+}
+
+#[test]
+fn glibc_non_pie_dynamic() {
+    if let Some(p) = build_probe("gcc", &["-fno-PIE", "-no-pie"]) {
+        battery(&p, true);
+    }
+}
+
+#[test]
+fn glibc_static() {
+    if let Some(p) = build_probe("gcc", &["-static"]) {
+        battery(&p, false);
+    }
+}
+
+#[test]
+fn glibc_static_pie() {
+    if let Some(p) = build_probe("gcc", &["-static-pie", "-fPIE"]) {
+        battery(&p, false);
+    }
+}
+
+#[test]
+fn zstd_glibc_pie_dynamic() {
+    if let Some(p) = build_probe("gcc", &["-fPIE", "-pie"]) {
+        battery_m(&p, true, Method::Zstd);
+    }
+}
+
+#[test]
+fn zstd_glibc_static() {
+    if let Some(p) = build_probe("gcc", &["-static"]) {
+        battery_m(&p, false, Method::Zstd);
+    }
+}
+
+#[test]
+fn zstd_musl_static_and_unpack() {
+    if let Some(p) = build_probe("musl-gcc", &["-static"]) {
+        let orig = fs::read(&p.exe).unwrap();
+        let z = pack::pack(&orig, &PackOptions { method: Method::Zstd, ..opts() }).unwrap();
+        assert_eq!(unpack(&z).unwrap(), orig);
+        let mut c = z.clone();
+        let mid = c.len() - 200;
+        c[mid] ^= 0x11;
+        assert!(unpack(&c).is_err());
+        battery_m(&p, false, Method::Zstd);
+    }
+}
+
+#[test]
+fn musl_static() {
+    if let Some(p) = build_probe("musl-gcc", &["-static"]) {
+        battery(&p, false);
+    }
+}
+
+#[test]
+fn musl_pie_dynamic() {
+    if let Some(p) = build_probe("musl-gcc", &["-fPIE", "-pie"]) {
+        battery(&p, true);
+    }
+}
+
+/// `$ORIGIN/../lib` must resolve relative to the packed file, for both
+/// DT_RPATH and DT_RUNPATH (glibc derives $ORIGIN from /proc/self/exe).
+#[test]
+fn origin_rpath_and_runpath() {
+    if !have("gcc") {
+        return;
+    }
+    for dtags in ["-Wl,--disable-new-dtags", "-Wl,--enable-new-dtags"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, lib) = (dir.path().join("bin"), dir.path().join("lib"));
+        fs::create_dir(&bin).unwrap();
+        fs::create_dir(&lib).unwrap();
+        sh(Command::new("gcc").args(["-shared", "-fPIC", "-o"]).arg(lib.join("libprobelib.so")).arg(PROBELIB_C));
+        let exe = bin.join("probe");
+        sh(Command::new("gcc")
+            .args(["-O1", "-DWITH_LIB", "-o"])
+            .arg(&exe)
+            .arg(PROBE_C)
+            .arg("-L")
+            .arg(&lib)
+            .args(["-lprobelib", "-Wl,-rpath,$ORIGIN/../lib", dtags]));
+        let out = compare(&exe, &[&["x"]]);
+        assert!(text(&out[0]).contains("lib=42\n"), "{dtags}: {}", text(&out[0]));
+        // Proof that the library is found through $ORIGIN of the *packed* file:
+        // move the whole tree; it must still work.
+        let moved = tempfile::tempdir().unwrap();
+        let dst = moved.path().join("t");
+        fs::rename(dir.path(), &dst).unwrap();
+        let o = run(&dst.join("bin/probe"), &["x"]);
+        assert!(o.status.success() && text(&o).contains("lib=42\n"), "{dtags} after move: {o:?}");
+        fs::rename(&dst, dir.path()).unwrap();
+    }
+}
+
+/// A static Go binary (ET_EXEC, own runtime, reads auxv itself).
+#[test]
+fn go_static() {
+    if !have("go") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("main.go");
+    fs::write(
+        &src,
+        r#"package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+)
+
+func main() {
+	exe, err := os.Executable()
+	fmt.Println("args", os.Args, "exe", exe, err, "var", os.Getenv("PROBE_VAR"))
+	signal.Ignore()
+	if len(os.Args) > 1 && os.Args[1] == "reexec" {
+		out, err := exec.Command("/proc/self/exe", "child").CombinedOutput()
+		fmt.Printf("child: %s %v\n", out, err)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "exit" {
+		os.Exit(7)
+	}
+}
+"#,
+    )
+    .unwrap();
+    let exe = dir.path().join("gohello");
+    let gohome = dir.path().join("gohome");
+    sh(Command::new("go")
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .env("CGO_ENABLED", "0")
+        .env("HOME", &gohome)
+        .env("GOCACHE", gohome.join("cache"))
+        .env("GOPATH", gohome.join("path"))
+        .env("GO111MODULE", "off"));
+    let out = compare(&exe, &[&["plain"], &["exit"], &["reexec"]]);
+    let t = text(&out[2]);
+    assert!(t.contains(&format!("child: args [/proc/self/exe child] exe {}", exe.display())), "{t}");
+    assert_eq!(out[1].status.code(), Some(7));
+}
+
+/// A large real dynamic C program from the system.
+#[test]
+fn python3_real_binary() {
+    if !have("python3") {
+        return;
+    }
+    // The ELF itself, not a wrapper script (pyenv shims, etc.).
+    let real = if Path::new("/usr/bin/python3").exists() {
+        fs::canonicalize("/usr/bin/python3").unwrap()
+    } else {
+        let o = Command::new("python3").args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"]).output().unwrap();
+        PathBuf::from(String::from_utf8(o.stdout).unwrap().trim())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join(real.file_name().unwrap());
+    fs::copy(&real, &exe).unwrap();
+    let out = compare(
+        &exe,
+        &[
+            &["-c", "import sys, os, json, hashlib; print(sys.argv, os.environ['PROBE_VAR'], json.dumps({'a': 1}), hashlib.sha256(b'x').hexdigest())"],
+            &["-c", "raise SystemExit(3)"],
+            &["-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"],
+            &["-c", "import os; print(os.readlink('/proc/self/exe'))"],
+        ],
+    );
+    assert!(text(&out[0]).contains("häßlich"), "{}", text(&out[0]));
+    assert_eq!(out[1].status.code(), Some(3));
+    assert_eq!(out[2].status.signal(), Some(15));
+    assert_eq!(text(&out[3]).trim(), exe.to_str().unwrap());
+}
+
+/// A Rust program (std, glibc, PIE) compiled here with rustc.
+#[test]
+fn rust_binary() {
+    if !have("rustc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("r.rs");
+    fs::write(
+        &src,
+        r#"fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    println!("{:?} {:?} {:?}", a, std::env::current_exe().unwrap(), std::env::var("PROBE_VAR"));
+    let t = std::thread::spawn(|| 40 + 2).join().unwrap();
+    println!("thread {t}");
+    if a.len() > 1 && a[1] == "panic" { panic!("boom") }
+    std::process::exit(if a.len() > 1 { 5 } else { 0 });
+}
+"#,
+    )
+    .unwrap();
+    let exe = dir.path().join("rbin");
+    sh(Command::new("rustc").args(["-O", "-o"]).arg(&exe).arg(&src));
+    let out = compare(&exe, &[&[], &["x"], &["panic"]]);
+    assert!(text(&out[0]).contains("thread 42"));
+    assert_eq!(out[1].status.code(), Some(5));
+    assert_eq!(out[2].status.code(), Some(101));
+}
+
+
+#[test]
+fn deterministic_and_unpack_roundtrip() {
+    let Some(p) = build_probe("gcc", &["-static"]) else { return };
+    let orig = fs::read(&p.exe).unwrap();
+    let a = pack::pack(&orig, &opts()).unwrap();
+    let b = pack::pack(&orig, &opts()).unwrap();
+    assert_eq!(a, b, "same input must give the same bytes");
+    assert_eq!(unpack(&a).unwrap(), orig);
+    assert!(matches!(unpack(&orig), Err(pack::PackError::NotPacked)));
+    // Corrupting the compressed stream must be detected, never returned.
+    for pos in [a.len() / 2, a.len() - 100] {
+        let mut c = a.clone();
+        c[pos] ^= 0x55;
+        assert!(unpack(&c).is_err(), "corruption at {pos} not detected");
+    }
+    // Truncation.
+    assert!(unpack(&a[..a.len() - 1]).is_err());
+    let mut t = a[..a.len() / 2].to_vec();
+    t.extend_from_slice(&a[a.len() - 64..]);
+    assert!(unpack(&t).is_err());
+}
+
+fn skip_reason(d: Decision) -> SkipReason {
+    match d {
+        Decision::Skip(r) => r,
+        Decision::Pack(p) => panic!("unexpectedly packed ({} bytes)", p.packed_size),
+    }
+}
+
+#[test]
+fn assess_rules() {
+    let Some(p) = build_probe("gcc", &["-static"]) else { return };
+    let small = fs::read(&p.exe).unwrap();
+    assert!(small.len() > 500_000, "static glibc probe should be ~800 KiB");
+    let o = PackOptions::default();
+
+    // Packs: a static executable well above the threshold with a good gain.
+    match assess(&small, 0o755, false, &o) {
+        Decision::Pack(pk) => {
+            assert!(pk.packed_size * 100 < pk.original_size * 80);
+            assert!(Decision::Pack(pk).to_string().starts_with("packed "));
+        }
+        Decision::Skip(r) => panic!("should pack: {r}"),
+    }
+    assert_eq!(skip_reason(assess(&small, 0o4755, false, &o)), SkipReason::SetId);
+    assert_eq!(skip_reason(assess(&small, 0o2755, false, &o)), SkipReason::SetId);
+    assert_eq!(skip_reason(assess(&small, 0o755, true, &o)), SkipReason::FileCaps);
+    assert_eq!(skip_reason(assess(&small, 0o644, false, &o)), SkipReason::NotExecutableMode);
+    assert_eq!(skip_reason(assess(b"#!/bin/sh\necho hi\n", 0o755, false, &o)), SkipReason::NotElf);
+    let big_min = PackOptions { min_size: 64 << 20, ..o.clone() };
+    assert!(matches!(skip_reason(assess(&small, 0o755, false, &big_min)), SkipReason::TooSmall { .. }));
+    let packed = pack::pack(&small, &opts()).unwrap();
+    assert_eq!(skip_reason(assess(&packed, 0o755, false, &o)), SkipReason::AlreadyPacked);
+    assert!(pack::pack(&packed, &opts()).is_err());
+    let greedy = PackOptions { min_gain_percent: 95, ..o.clone() };
+    let r = skip_reason(assess(&small, 0o755, false, &greedy));
+    assert!(matches!(r, SkipReason::GainTooSmall { .. }));
+    assert!(r.to_string().contains("need 95%"), "{r}");
+
+    // Shared libraries are ET_DYN like PIEs and must never be packed.
+    let no_min = PackOptions { min_size: 0, min_gain_percent: 0, ..o.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    let so = dir.path().join("libprobelib.so");
+    sh(Command::new("gcc").args(["-shared", "-fPIC", "-o"]).arg(&so).arg(PROBELIB_C));
+    assert!(matches!(skip_reason(assess(&fs::read(&so).unwrap(), 0o755, false, &no_min)), SkipReason::NotExecutable(_)));
+    assert!(pack::pack(&fs::read(&so).unwrap(), &opts()).is_err());
+    // libc.so.6 has PT_INTERP (it is runnable) but is a library: DT_SONAME, no DF_1_PIE.
+    for libc in ["/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"] {
+        if let Ok(b) = fs::read(libc) {
+            let r = skip_reason(assess(&b, 0o755, false, &no_min));
+            assert!(matches!(r, SkipReason::NotExecutable(_)), "{libc}: {r}");
+        }
+    }
+    // Executable stack cannot be honoured by the stub: refuse.
+    let exe = dir.path().join("execstack");
+    sh(Command::new("gcc").args(["-O1", "-z", "execstack", "-o"]).arg(&exe).arg(PROBE_C));
+    let r = skip_reason(assess(&fs::read(&exe).unwrap(), 0o755, false, &no_min));
+    assert!(r.to_string().contains("executable stack"), "{r}");
+    // An overlay (data appended after the ELF, read back via /proc/self/exe)
+    // would be hidden by packing: refuse.
+    let mut overlay = small.clone();
+    overlay.extend_from_slice(&vec![7u8; 100_000]);
+    let r = skip_reason(assess(&overlay, 0o755, false, &no_min));
+    assert!(r.to_string().contains("appended"), "{r}");
+    // Relocatable object.
+    let obj = dir.path().join("p.o");
+    sh(Command::new("gcc").args(["-c", "-o"]).arg(&obj).arg(PROBE_C));
+    assert!(matches!(skip_reason(assess(&fs::read(&obj).unwrap(), 0o755, false, &no_min)), SkipReason::NotExecutable(_)));
+    // Garbage after a valid ELF magic must not panic.
+    let mut junk = b"\x7fELF\x02\x01\x01".to_vec();
+    junk.resize(4096, 0xff);
+    let _ = assess(&junk, 0o755, false, &no_min);
+    assert!(pack::pack(&junk, &opts()).is_err());
+}
+
+/// Incompressible content: the gain rule must keep the original.
+#[test]
+fn assess_incompressible_is_skipped() {
+    if !have("gcc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("rnd.c");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut body = String::from("const unsigned char blob[1048576] = {");
+    for _ in 0..1_048_576 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        body.push_str(&format!("{},", x & 0xff));
+    }
+    body.push_str("};\nint main(int c, char **v) { return blob[c]; }\n");
+    fs::write(&src, body).unwrap();
+    let exe = dir.path().join("rnd");
+    sh(Command::new("gcc").args(["-O1", "-o"]).arg(&exe).arg(&src));
+    let r = skip_reason(assess(&fs::read(&exe).unwrap(), 0o755, false, &PackOptions::default()));
+    assert!(matches!(r, SkipReason::GainTooSmall { .. }), "{r}");
+}
+
+#[test]
+fn cli_pack_and_unpack() {
+    let Some(p) = build_probe("gcc", &["-static"]) else { return };
+    fs::set_permissions(&p.exe, fs::Permissions::from_mode(0o750)).unwrap();
+    let out = p.exe.with_file_name("probe.packed");
+    let args = pack::cli::PackArgs {
+        file: p.exe.clone(),
+        output: out.clone(),
+        unpack: false,
+        level: 6,
+        extreme: false,
+        force: false,
+        method: pack::cli::MethodArg::Lzma,
+    };
+    pack::cli::run(&args).unwrap();
+    assert!(is_packed(&fs::read(&out).unwrap()));
+    assert_eq!(fs::metadata(&out).unwrap().permissions().mode() & 0o7777, 0o750);
+    let o = run(&out, &["exit", "3"]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let back = p.exe.with_file_name("probe.back");
+    pack::cli::run(&pack::cli::PackArgs { file: out.clone(), output: back.clone(), unpack: true, ..args.clone() }).unwrap();
+    assert_eq!(fs::read(&back).unwrap(), fs::read(&p.exe).unwrap());
+    // No temp files left behind.
+    let left: Vec<_> = fs::read_dir(p.exe.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".imgslim-pack"))
+        .collect();
+    assert!(left.is_empty());
+    // Refusals are errors and write nothing.
+    let so_out = p.exe.with_file_name("nope");
+    let err = pack::cli::run(&pack::cli::PackArgs { file: out.clone(), output: so_out.clone(), ..args.clone() });
+    assert!(err.unwrap_err().to_string().contains("already packed"));
+    assert!(!so_out.exists());
+}

@@ -1,0 +1,1 @@
+int probelib_answer(void) { return 42; }
