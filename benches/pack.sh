@@ -17,8 +17,9 @@ RUNS=${RUNS:-30}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
-cargo build --release --quiet --example pack
-PACK=$PWD/target/release/examples/pack
+cargo build --release --quiet
+IMGSLIM=$PWD/target/release/imgslim
+pack_cmd() { "$IMGSLIM" pack "$@"; }
 
 # --- inputs -------------------------------------------------------------
 mkdir -p "$W/orig" "$W/lzma" "$W/zstd" "$W/gohome"
@@ -49,7 +50,7 @@ if [ -x /usr/lib/go-1.19/bin/go ] || command -v go >/dev/null; then
 fi
 RUSTBIN=$(readlink -f "$(command -v rustup 2>/dev/null || true)" 2>/dev/null || true)
 if [ -n "$RUSTBIN" ] && [ -f "$RUSTBIN" ]; then cp "$RUSTBIN" "$W/orig/rustup"; NAMES+=(rustup); UPX[rustup]="23.3% (min-sized-rust, --best --lzma)"; fi
-cp target/release/examples/pack "$W/orig/imgslim-pack"; NAMES+=(imgslim-pack); UPX[imgslim-pack]="23.3% (min-sized-rust, --best --lzma)"
+cp target/release/imgslim "$W/orig/imgslim"; NAMES+=(imgslim); UPX[imgslim]="23.3% (min-sized-rust, --best --lzma)"
 PY=/usr/bin/python3; [ -e "$PY" ] || PY=$(python3 -c 'import os,sys;print(os.path.realpath(sys.executable))')
 cp "$(readlink -f "$PY")" "$W/orig/python3"; NAMES+=(python3); UPX[python3]="30-50% (vendor claim, C)"
 if [ "${BIG:-0}" = 1 ] && command -v node >/dev/null; then
@@ -89,8 +90,8 @@ echo "packed size / original (pack_s = seconds to pack, default level)"
 printf '%-13s %9s | %-7s %6s | %-7s %6s | %-7s %-7s %-7s | %s\n' binary orig lzma pack_s zstd pack_s "xz-9e" "zstd19" "gzip-9" "UPX published"
 for n in "${NAMES[@]}"; do
     f=$W/orig/$n
-    s=$(date +%s.%N); "$PACK" -f --method lzma "$f" -o "$W/lzma/$n" 2>/dev/null; e=$(date +%s.%N)
-    "$PACK" -f --method zstd "$f" -o "$W/zstd/$n" 2>/dev/null; e2=$(date +%s.%N)
+    s=$(date +%s.%N); pack_cmd -f --method lzma "$f" -o "$W/lzma/$n" 2>/dev/null; e=$(date +%s.%N)
+    pack_cmd -f --method zstd "$f" -o "$W/zstd/$n" 2>/dev/null; e2=$(date +%s.%N)
     xz -9e -T1 -k -c "$f" > "$W/$n.xz"; zstd -q -19 --long=27 -c "$f" > "$W/$n.zst"; gzip -9 -c "$f" > "$W/$n.gz"
     o=$(size "$f")
     printf '%-13s %9d | %-7s %6.1f | %-7s %6.1f | %-7s %-7s %-7s | %s\n' "$n" "$o" \

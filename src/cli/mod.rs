@@ -23,6 +23,8 @@ pub enum Command {
     Squash(squash::SquashArgs),
     /// Make a minimal image: keep what the app needs, drop the rest, say why.
     Slim(Box<slim::SlimArgs>),
+    /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
+    Pack(crate::pack::cli::PackArgs),
 }
 
 pub fn main() -> i32 {
@@ -38,6 +40,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a),
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
+        Command::Pack(a) => crate::pack::cli::run(a).map_err(|e| Error::Other(format!("{e:#}"))),
     };
     match result {
         Ok(()) => 0,

@@ -60,6 +60,12 @@ pub struct SlimArgs {
     /// Print the plan without writing an image.
     #[arg(long)]
     pub dry_run: bool,
+    /// Pack large executables UPX-style (each packed or skipped binary is listed with its reason).
+    #[arg(long)]
+    pub pack: bool,
+    /// Packing method: lzma (smallest) or zstd (faster start-up).
+    #[arg(long, value_enum, default_value = "lzma", requires = "pack")]
+    pub pack_method: crate::pack::cli::MethodArg,
 }
 
 fn kv(list: &[String], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -153,6 +159,14 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     };
 
     plan.apply(&mut loaded.tree);
+    let mut packed = Vec::new();
+    if a.pack {
+        let opts = crate::pack::PackOptions { method: a.pack_method.into(), ..Default::default() };
+        packed = crate::pack::pack_tree(&mut loaded.tree, &mut loaded.store, &opts).map_err(|e| Error::Other(format!("packing: {e}")))?;
+        for r in &packed {
+            notes.push(format!("pack {}: {}", r.path, r.decision));
+        }
+    }
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
     let layer = image::build_layer(&loaded.tree, &loaded.store, compression, out, &wopts)?;
     let after = Sizes { uncompressed: layer.uncompressed_size, compressed: layer.size };
@@ -171,7 +185,9 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     print!("{}", report::summary(&plan, before, Some(after), &notes));
     println!("wrote {} in {:.1}s", out.display(), t0.elapsed().as_secs_f64());
     if let Some(r) = &a.report {
-        write_report(r, &report::json_report(&plan, &input, before, Some(after), &notes))?;
+        let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
+        v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;
+        write_report(r, &v)?;
     }
     Ok(())
 }

@@ -40,6 +40,15 @@ pub enum MethodArg {
     Zstd,
 }
 
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Lzma => Method::Lzma,
+            MethodArg::Zstd => Method::Zstd,
+        }
+    }
+}
+
 pub fn run(args: &PackArgs) -> anyhow::Result<()> {
     let data = fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let meta = fs::metadata(&args.file)?;

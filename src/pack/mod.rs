@@ -13,6 +13,8 @@
 //! written. `unpack` restores the original byte for byte (SHA-256 checked).
 
 pub mod cli;
+mod tree;
+pub use tree::{pack_tree, PackRecord};
 mod format;
 
 #[path = "../../stub/src/bcj.rs"]
