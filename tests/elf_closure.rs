@@ -4,6 +4,7 @@
 //!
 //! Needs root, `debootstrap`, `chroot`, `tar`, `gcc`, `ldconfig`; lddtree needs
 //! `pax-utils` + `python3-pyelftools`. With CI=true a missing tool fails the test.
+mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,20 +13,15 @@ use imgslim::elf::{self, closure, ClosureOptions, HostDir, Reason, RootFs};
 
 const GLIBC_KEY: &str = "bookworm-minbase-v1";
 const GLIBC_PKGS: &[&str] = &["python3", "openssl", "libsqlite3-0", "libcurl4"];
-const ALPINE: &str = "/work/shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz";
+const ALPINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz");
 
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// Is the tool available? Missing: fail under CI, otherwise skip loudly.
+/// Missing tool: fail under CI=true, otherwise skip loudly (shared helper).
 fn need(tool: &str) -> bool {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(!ci(), "CI=true but required tool `{tool}` is missing");
-        eprintln!("SKIP: `{tool}` not installed");
-    }
-    ok
+    common::have_tool(tool)
 }
 
 fn need_root() -> bool {
@@ -619,10 +615,10 @@ fn non_elf_and_missing_roots() {
     assert!(c.warnings.iter().any(|w| w.starts_with("/bin/bad: malformed")), "{:?}", c.warnings);
 }
 
-/// Unpack an OCI layout from /work/shared/images with umoci; returns the rootfs path.
+/// Unpack an OCI layout from ../shared/images with umoci; returns the rootfs path.
 fn umoci_rootfs(tmp: &Path, layout: &str, tag: &str) -> PathBuf {
     let bundle = tmp.join(tag.replace([':', '.'], "_"));
-    let image = format!("/work/shared/images/{layout}:{tag}");
+    let image = format!("{}/../shared/images/{layout}:{tag}", env!("CARGO_MANIFEST_DIR"));
     sh(Command::new("umoci").args(["unpack", "--rootless", "--image", &image]).arg(&bundle));
     bundle.join("rootfs")
 }

@@ -2,6 +2,7 @@
 //! CPython install (pyenv), a real `npm install` from the npm registry, and Debian's real nginx
 //! configuration (`apt-get download nginx-common`). Tools or caches missing: skip loudly, or
 //! fail under CI=true.
+mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,13 +17,9 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Missing tool: fail under CI=true, otherwise skip loudly (shared helper).
 fn need(tool: &str) -> bool {
-    let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(!ci(), "CI=true but required tool `{tool}` is missing");
-        eprintln!("SKIP: `{tool}` not installed");
-    }
-    ok
+    common::have_tool(tool)
 }
 
 fn cache_parent() -> PathBuf {
@@ -509,7 +506,8 @@ fn jvm_debian_openjdk17() {
 /// The real Alpine minirootfs: musl, the CA bundle (with /etc/ssl/cert.pem symlink), apk rules.
 #[test]
 fn alpine_musl_ca_certificates_apk() {
-    let tgz = Path::new("/work/shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz");
+    let tgz_path = format!("{}/../shared/images/alpine-minirootfs-3.20.3-x86_64.tar.gz", env!("CARGO_MANIFEST_DIR"));
+    let tgz = Path::new(&tgz_path);
     if !tgz.exists() {
         assert!(!ci(), "CI=true but {} is missing", tgz.display());
         eprintln!("SKIP: no Alpine minirootfs");

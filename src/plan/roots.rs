@@ -118,6 +118,20 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Whether the last component of `p` is itself a symlink.
+    fn is_symlink(&self, p: &str) -> bool {
+        let p = p.trim_end_matches('/');
+        let (parent, name) = match p.rfind('/') {
+            Some(0) => ("/", &p[1..]),
+            Some(i) => (&p[..i], &p[i + 1..]),
+            None => return false,
+        };
+        self.fs
+            .resolve(parent)
+            .map(|r| matches!(self.fs.lstat(&format!("{}/{name}", r.path.trim_end_matches('/'))), Some(Node::Symlink(_))))
+            .unwrap_or(false)
+    }
+
     fn all_on_path(&mut self, label: &str, out: &mut Found) {
         for d in self.path_dirs.clone() {
             for name in self.fs.read_dir(&d) {
@@ -211,7 +225,9 @@ impl<'a> Resolver<'a> {
                 }
                 Word::PathArg(p) => {
                     if let Some(r) = self.fs.resolve(&p) {
-                        if r.node == Node::File || (r.node == Node::Dir && !is_system_dir(&r.path)) {
+                        // A symlink named by the script is kept as a symlink (even to /etc).
+                        let is_link = self.is_symlink(&p);
+                        if r.node == Node::File || (r.node == Node::Dir && (is_link || !is_system_dir(&r.path))) {
                             out.files.push(Root { path: p, label: format!("path named in {label}") });
                         }
                     }

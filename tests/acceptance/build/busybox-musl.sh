@@ -3,7 +3,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 w=$1
-src=${IMGSLIM_ACCEPT_IMAGES:-/work/shared/images}/busybox-1.38.0-musl.oci
+src=${IMGSLIM_ACCEPT_IMAGES:-$ACCEPT_DIR/../../../shared/images}/busybox-1.38.0-musl.oci
 [[ -f $src/index.json ]] || die "missing $src"
 cp -a "$src" "$w/oci"
 skopeo copy -q "oci:$w/oci:busybox:1.38.0-musl" "docker-archive:$w/docker-archive.tar:busybox:1.38.0-musl"
