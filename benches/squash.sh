@@ -33,7 +33,7 @@ for c in gzip zstd none; do
 done
 umoci_s=$(t bash -c "
   umoci unpack --image '$IMG:latest' '$W/b1' &&
-  mkdir -p '$W/new' && umoci init --layout '$W/new' && umoci new --image '$W/new:sq' &&
+  umoci init --layout '$W/new' && umoci new --image '$W/new:sq' &&
   umoci unpack --image '$W/new:sq' '$W/b2' && rm -rf '$W/b2/rootfs' && mv '$W/b1/rootfs' '$W/b2/rootfs' &&
   umoci repack --image '$W/new:sq' '$W/b2'")
 comp=$(du -sb "$IMG/blobs" | cut -f1)
