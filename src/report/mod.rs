@@ -40,10 +40,25 @@ pub fn summary(plan: &Plan, before: Sizes, after: Option<Sizes>, extra: &[String
     let kept_files = plan.entries.iter().filter(|e| e.keep && e.kind != "dir").count();
     let dropped_files = plan.entries.iter().filter(|e| !e.keep && e.kind != "dir").count();
     let _ = writeln!(s, "level: {:?}", plan.level);
+    // Many roots can share one label (every command on PATH of an interactive shell): one line.
+    let mut by_label: Vec<(&str, Vec<&str>)> = Vec::new();
     for (p, l) in &plan.roots {
-        let _ = writeln!(s, "root: {p} ({l})");
+        match by_label.iter_mut().find(|(x, _)| *x == l.as_str()) {
+            Some((_, v)) => v.push(p),
+            None => by_label.push((l, vec![p])),
+        }
+    }
+    for (l, paths) in by_label {
+        if paths.len() > 3 {
+            let _ = writeln!(s, "root: {} paths ({l}), e.g. {}", paths.len(), paths[..3].join(", "));
+        } else {
+            for p in paths {
+                let _ = writeln!(s, "root: {p} ({l})");
+            }
+        }
     }
     for (n, why) in &plan.profiles {
+        let why = why.strip_prefix(&format!("{n}: ")).unwrap_or(why);
         let _ = writeln!(s, "profile: {n}: {why}");
     }
     let _ = writeln!(
