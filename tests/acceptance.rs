@@ -40,6 +40,8 @@ pub const SQUASH: Processing = Processing { minimal: false, label: "squash", exa
 /// `imgslim slim --level clean|minimal`: files may go, answers may not change.
 pub const SLIM_CLEAN: Processing = Processing { minimal: false, label: "slim-clean", exact: false, command: slim_clean_cmd };
 pub const SLIM_MINIMAL: Processing = Processing { minimal: true, label: "slim-minimal", exact: false, command: slim_minimal_cmd };
+/// Minimal, distroless: no shell or package manager, nonroot unless the runtime starts as root.
+pub const SLIM_DISTROLESS: Processing = Processing { minimal: true, label: "slim-distroless", exact: false, command: slim_distroless_cmd };
 /// Minimal plus UPX-style packing of large executables.
 pub const SLIM_MINIMAL_PACK: Processing = Processing { minimal: true, label: "slim-minimal-pack", exact: false, command: slim_minimal_pack_cmd };
 
@@ -66,6 +68,9 @@ fn slim_clean_cmd(orig: &Path, out: &Path) -> Command {
 }
 fn slim_minimal_cmd(orig: &Path, out: &Path) -> Command {
     imgslim(&["slim", "--level", "minimal"], orig, out)
+}
+fn slim_distroless_cmd(orig: &Path, out: &Path) -> Command {
+    imgslim(&["slim", "--level", "minimal", "--distroless"], orig, out)
 }
 fn slim_minimal_pack_cmd(orig: &Path, out: &Path) -> Command {
     imgslim(&["slim", "--level", "minimal", "--pack"], orig, out)
@@ -276,6 +281,18 @@ macro_rules! images {
         mod slim_clean { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_CLEAN) } )* }
         mod slim_minimal { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_MINIMAL) } )* }
     };
+}
+
+mod slim_distroless {
+    use super::*;
+    #[test]
+    fn python_web() {
+        accept("python-web", &SLIM_DISTROLESS)
+    }
+    #[test]
+    fn nginx_static() {
+        accept("nginx-static", &SLIM_DISTROLESS)
+    }
 }
 
 mod slim_minimal_pack {

@@ -129,12 +129,14 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         config::edit_env(&mut cfg, &env_set, &a.unset_env);
     }
     let mut notes = Vec::new();
+    let original_user = config::runtime(&cfg, "User").cloned();
+    let mut switched_user = false;
     if a.distroless {
         notes.extend(distroless::prepare(&mut loaded.tree, &mut loaded.store)?);
-        let user = config::runtime(&cfg, "User").and_then(Value::as_str).map(str::to_string);
+        let user = original_user.as_ref().and_then(Value::as_str).map(str::to_string);
         if a.user.is_none() && distroless::runs_as_root(user.as_deref()) {
             config::set_runtime(&mut cfg, "User", Some(Value::String("65532:65532".into())));
-            notes.push("the image ran as root: User set to nonroot (65532:65532); pass --user root to keep root".into());
+            switched_user = true;
         }
     }
     let opts = PlanOptions {
@@ -145,9 +147,22 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         drop: a.drop.clone(),
         distroless: a.distroless,
     };
-    let plan = plan::build(&loaded.tree, &loaded.store, &cfg, &opts)?;
+    let mut plan = plan::build(&loaded.tree, &loaded.store, &cfg, &opts)?;
+    if switched_user {
+        if plan.starts_as_root.is_empty() {
+            notes.push("the image ran as root: User set to nonroot (65532:65532); pass --user root to keep root".into());
+        } else {
+            // Such a runtime breaks as nonroot (pid file, logs); it drops privileges itself.
+            config::set_runtime(&mut cfg, "User", original_user);
+            notes.push(format!(
+                "User left as root: {} starts as root and drops privileges itself",
+                plan.starts_as_root.join(", ")
+            ));
+            plan = plan::build(&loaded.tree, &loaded.store, &cfg, &opts)?;
+        }
+    }
     for p in &a.explain {
-        println!("{}", plan.explain(p));
+        println!("{}", explain(&plan, &loaded.tree, &loaded.store, p));
     }
     let input = a.input.image.clone();
     let Some(out) = a.output.as_ref().filter(|_| !a.dry_run) else {
@@ -190,6 +205,29 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         write_report(r, &v)?;
     }
     Ok(())
+}
+
+/// `--explain` for a path as the user wrote it: through symlinked directories (`/bin/sh` on a
+/// merged-/usr image is `/usr/bin/sh`), the decision of the path that actually holds it.
+fn explain(plan: &plan::Plan, tree: &crate::fs::Tree, store: &crate::fs::ContentStore, p: &str) -> String {
+    use crate::elf::RootFs;
+    if plan.find(p).is_some() {
+        return plan.explain(p);
+    }
+    let fs = plan::TreeFs { tree, store };
+    let trimmed = p.trim_end_matches('/');
+    let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+    match fs.resolve(if parent.is_empty() { "/" } else { parent }) {
+        Some(r) => {
+            let real = format!("{}/{name}", r.path.trim_end_matches('/'));
+            if plan.find(&real).is_some() {
+                format!("{p} is {real} (through {}): {}", r.symlinks.join(", "), plan.explain(&real))
+            } else {
+                plan.explain(p)
+            }
+        }
+        None => plan.explain(p),
+    }
 }
 
 fn write_report(path: &std::path::Path, v: &Value) -> CmdResult {

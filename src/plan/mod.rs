@@ -72,6 +72,9 @@ pub struct Plan {
     pub entries: Vec<Entry>,
     pub rules: Vec<RuleStat>,
     pub warnings: Vec<String>,
+    /// Applied profiles whose runtime starts as root and drops privileges itself.
+    #[serde(skip)]
+    pub starts_as_root: Vec<String>,
 }
 
 pub const NOT_NEEDED: &str = "not-needed";
@@ -408,6 +411,7 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         entries,
         rules: rules_out,
         warnings: warnings.into_iter().collect(),
+        starts_as_root: needs.applied.iter().filter(|a| set.starts_as_root(&a.name)).map(|a| a.name.clone()).collect(),
     })
 }
 

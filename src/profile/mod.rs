@@ -138,6 +138,11 @@ impl ProfileSet {
         self.profiles.keys().cloned().collect()
     }
 
+    /// Whether the profile's runtime starts as root and drops privileges itself.
+    pub fn starts_as_root(&self, name: &str) -> bool {
+        self.profiles.get(name).is_some_and(|l| l.file.starts_as_root)
+    }
+
     /// Description of a profile (for `--help`/reports).
     pub fn description(&self, name: &str) -> Option<&str> {
         self.profiles.get(name).map(|l| l.file.description.as_str())

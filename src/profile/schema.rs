@@ -19,6 +19,10 @@ pub struct ProfileFile {
     /// Built-in Rust functions for what cannot be declarative (see `providers.rs`).
     #[serde(default)]
     pub providers: Vec<String>,
+    /// The runtime starts as root and drops privileges itself (nginx's master process switches
+    /// its workers to the `user` directive): `--distroless` must not change User to nonroot.
+    #[serde(default)]
+    pub starts_as_root: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
