@@ -210,23 +210,14 @@ pub fn run(a: &SlimArgs) -> CmdResult {
 /// `--explain` for a path as the user wrote it: through symlinked directories (`/bin/sh` on a
 /// merged-/usr image is `/usr/bin/sh`), the decision of the path that actually holds it.
 fn explain(plan: &plan::Plan, tree: &crate::fs::Tree, store: &crate::fs::ContentStore, p: &str) -> String {
-    use crate::elf::RootFs;
     if plan.find(p).is_some() {
         return plan.explain(p);
     }
-    let fs = plan::TreeFs { tree, store };
-    let trimmed = p.trim_end_matches('/');
-    let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
-    match fs.resolve(if parent.is_empty() { "/" } else { parent }) {
-        Some(r) => {
-            let real = format!("{}/{name}", r.path.trim_end_matches('/'));
-            if plan.find(&real).is_some() {
-                format!("{p} is {real} (through {}): {}", r.symlinks.join(", "), plan.explain(&real))
-            } else {
-                plan.explain(p)
-            }
+    match (plan::TreeFs { tree, store }).location(p) {
+        Some((real, via)) if plan.find(&real).is_some() => {
+            format!("{p} is {real} (through {}): {}", via.join(", "), plan.explain(&real))
         }
-        None => plan.explain(p),
+        _ => plan.explain(p),
     }
 }
 

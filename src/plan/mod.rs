@@ -215,7 +215,7 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         }
         // A directory named directly keeps its subtree; a symlink that points at a directory
         // (`/lib -> usr/lib`) keeps only itself and the directory entry.
-        let names_a_symlink = r.symlinks.last().is_some_and(|s| fs.resolve(&parent_of(path)).map(|pr| format!("{}/{}", pr.path.trim_end_matches('/'), base_of(path))) == Some(s.clone()));
+        let names_a_symlink = r.symlinks.last().is_some_and(|s| fs.location(path).is_some_and(|(loc, _)| loc == *s));
         if r.node == elf::Node::Dir && !names_a_symlink {
             subtrees.entry(r.path.clone()).or_insert_with(|| reason.clone());
         }
@@ -306,10 +306,7 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     for (i, (raw, id)) in walk.iter().enumerate().rev() {
         let p = &paths[i];
         let kind = tree.kind(*id);
-        let parent = match p.rfind('/') {
-            Some(0) | None => "/".to_string(),
-            Some(j) => p[..j].to_string(),
-        };
+        let parent = parent_of(p);
         let rule_for = |p: &str| applicable.iter().find(|r| r.matches(p)).copied();
         let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind_name(kind), size: 0, keep: false, why: String::new(), rule: None, category: None };
         let user_dropped = user_drop.matches(p).first().map(|j| opts.drop[*j].clone());
@@ -420,10 +417,6 @@ fn parent_of(p: &str) -> String {
         Some(0) | None => "/".to_string(),
         Some(i) => p[..i].to_string(),
     }
-}
-
-fn base_of(p: &str) -> &str {
-    p.trim_end_matches('/').rsplit('/').next().unwrap_or("")
 }
 
 fn drop_by(e: &mut Entry, r: &profile::DropRule) {

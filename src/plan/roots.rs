@@ -120,16 +120,7 @@ impl<'a> Resolver<'a> {
 
     /// Whether the last component of `p` is itself a symlink.
     fn is_symlink(&self, p: &str) -> bool {
-        let p = p.trim_end_matches('/');
-        let (parent, name) = match p.rfind('/') {
-            Some(0) => ("/", &p[1..]),
-            Some(i) => (&p[..i], &p[i + 1..]),
-            None => return false,
-        };
-        self.fs
-            .resolve(parent)
-            .map(|r| matches!(self.fs.lstat(&format!("{}/{name}", r.path.trim_end_matches('/'))), Some(Node::Symlink(_))))
-            .unwrap_or(false)
+        self.fs.location(p).is_some_and(|(loc, _)| matches!(self.fs.lstat(&loc), Some(Node::Symlink(_))))
     }
 
     fn all_on_path(&mut self, label: &str, out: &mut Found) {

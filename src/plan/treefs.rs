@@ -12,6 +12,19 @@ impl<'a> TreeFs<'a> {
     pub fn node_at(&self, canonical: &str) -> Option<NodeId> {
         self.tree.lookup_path(canonical.trim_start_matches('/').as_bytes())
     }
+    /// Where the last component of `path` lives: its parent directories resolved (symlinks
+    /// followed, chroot-style), the last component itself not followed. Returns the canonical
+    /// location and the symlinks crossed to reach its directory.
+    pub fn location(&self, path: &str) -> Option<(String, Vec<String>)> {
+        let p = path.trim_end_matches('/');
+        let (parent, name) = p.rsplit_once('/')?;
+        if name.is_empty() {
+            return None;
+        }
+        let r = self.resolve(if parent.is_empty() { "/" } else { parent })?;
+        Some((format!("{}/{name}", r.path.trim_end_matches('/')), r.symlinks))
+    }
+
     /// Mode bits of the object at a canonical path.
     pub fn mode(&self, canonical: &str) -> Option<u32> {
         self.node_at(canonical).map(|id| self.tree.meta(id).mode)
