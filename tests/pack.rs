@@ -130,6 +130,7 @@ fn battery_m(p: &Probe, dynamic: bool, method: Method) {
         format!("base_set={}\n", dynamic as u8),
         "comm=probe\n".into(),
         "malloc_ok=1\n".into(),
+        "threads=1\n".into(),
     ] {
         assert!(first.contains(&want), "expected {want:?} in:\n{first}");
     }
@@ -355,6 +356,74 @@ fn rust_binary() {
     assert_eq!(out[2].status.code(), Some(101));
 }
 
+/// A program whose segments are large enough to be cut into several chunks
+/// (decoded on several threads): every byte of its 40 MB of data and code must
+/// arrive, with one CPU or all of them, and no helper thread may survive.
+#[test]
+fn large_segments_parallel_decode() {
+    if !have("gcc") || !have("taskset") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.c");
+    // 24 MiB of pseudo-random rodata (incompressible enough to stay big) and
+    // 16 MiB of initialised .data; the program checksums both.
+    let n_ro = 24 << 20;
+    let n_rw = 16 << 20;
+    // The bytes come in through .incbin (compiling C initialisers this big
+    // takes minutes); counters so they compress quickly but not to nothing.
+    let c = format!(
+        r#"#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#define NRO {n_ro}
+#define NRW {n_rw}
+extern const unsigned char ro[NRO];
+extern unsigned char rw[NRW];
+__asm__(".section .rodata\n.globl ro\n.balign 64\nro: .incbin \"ro.bin\"\n"
+        ".data\n.globl rw\n.balign 64\nrw: .incbin \"rw.bin\"\n.text\n");
+int main(void) {{
+    unsigned long h = 1469598103934665603ul;
+    for (long i = 0; i < NRO; i++) h = (h ^ ro[i]) * 1099511628211ul;
+    for (long i = 0; i < NRW; i++) h = (h ^ rw[i]) * 1099511628211ul;
+    char buf[256]; int threads = 0;
+    FILE *st = fopen("/proc/self/status", "r");
+    while (st && fgets(buf, sizeof buf, st)) if (!strncmp(buf, "Threads:", 8)) threads = atoi(buf + 8);
+    printf("hash=%016lx threads=%d\n", h, threads);
+    return 0;
+}}
+"#
+    );
+    fs::write(&src, c).unwrap();
+    let gen = |n: usize, seed: u32| -> Vec<u8> {
+        (0..n as u32 / 4).flat_map(|i| (i.wrapping_mul(seed) >> 7 ^ i).to_le_bytes()).collect()
+    };
+    fs::write(dir.path().join("ro.bin"), gen(n_ro, 2_654_435_761)).unwrap();
+    fs::write(dir.path().join("rw.bin"), gen(n_rw, 40_503)).unwrap();
+    for (name, flags) in [("big-pie", &["-fPIE", "-pie"][..]), ("big-static", &["-static"][..])] {
+        let exe = dir.path().join(name);
+        sh(Command::new("gcc").args(["-O1", "-o"]).arg(&exe).arg(&src).args(flags).current_dir(dir.path()));
+        let want = run(&exe, &[]);
+        assert!(want.status.success());
+        let orig = fs::read(&exe).unwrap();
+        // Auto: 40 MiB mapped at run time is far beyond LZMA's start-up budget.
+        let packed = pack::pack(&orig, &PackOptions { method: Method::Auto, level: 0, ..opts() }).unwrap();
+        assert_eq!(unpack(&packed).unwrap(), orig);
+        let l = pack::layout(&packed).unwrap();
+        assert!(l.runtime_chunks >= 4, "{name}: expected the 24 and 16 MiB segments cut in pieces: {l:?}");
+        assert_eq!(l.method, Method::Zstd, "{name}");
+        let pexe = dir.path().join(format!("{name}.packed"));
+        fs::write(&pexe, &packed).unwrap();
+        fs::set_permissions(&pexe, fs::Permissions::from_mode(0o755)).unwrap();
+        let all = run(&pexe, &[]);
+        let one = Command::new("taskset").args(["-c", "0"]).arg(&pexe).output().unwrap();
+        for got in [&all, &one] {
+            assert!(got.status.success(), "{name}: {}", String::from_utf8_lossy(&got.stderr));
+            assert_eq!(text(got), text(&want), "{name}: packed program saw different bytes");
+        }
+        assert!(text(&want).contains("threads=1"), "{}", text(&want));
+    }
+}
 
 #[test]
 fn deterministic_and_unpack_roundtrip() {
@@ -363,6 +432,9 @@ fn deterministic_and_unpack_roundtrip() {
     let a = pack::pack(&orig, &opts()).unwrap();
     let b = pack::pack(&orig, &opts()).unwrap();
     assert_eq!(a, b, "same input must give the same bytes");
+    // Auto: a static probe maps well under 1 MiB, so LZMA (smallest) is chosen.
+    assert!(orig.len() as u64 <= pack::AUTO_LZMA_MAX);
+    assert_eq!(pack::layout(&a).map(|l| l.method), Some(Method::Lzma));
     assert_eq!(unpack(&a).unwrap(), orig);
     assert!(matches!(unpack(&orig), Err(pack::PackError::NotPacked)));
     // Corrupting the compressed stream must be detected, never returned.

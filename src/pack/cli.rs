@@ -26,8 +26,10 @@ pub struct PackArgs {
     /// Slower "extreme" LZMA search: usually 1-2% smaller.
     #[arg(long)]
     pub extreme: bool,
-    /// Compression method: lzma (smallest) or zstd (faster startup, larger).
-    #[arg(long, value_enum, default_value_t = MethodArg::Lzma)]
+    /// Compression method: auto (lzma for small programs, zstd above 1 MiB of
+    /// code and data: start-up stays within ~25 ms), lzma (smallest, slow to
+    /// start for big programs) or zstd (~10x faster to decode, ~10% larger).
+    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
     /// Pack even if smaller than the threshold or the gain is under 20%.
     #[arg(short = 'f', long)]
@@ -36,6 +38,7 @@ pub struct PackArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MethodArg {
+    Auto,
     Lzma,
     Zstd,
 }
@@ -43,6 +46,7 @@ pub enum MethodArg {
 impl From<MethodArg> for Method {
     fn from(m: MethodArg) -> Method {
         match m {
+            MethodArg::Auto => Method::Auto,
             MethodArg::Lzma => Method::Lzma,
             MethodArg::Zstd => Method::Zstd,
         }
@@ -58,18 +62,15 @@ pub fn run(args: &PackArgs) -> anyhow::Result<()> {
         eprintln!("{}: unpacked {} -> {} bytes", args.file.display(), data.len(), orig.len());
         orig
     } else {
-        let method = match args.method {
-            MethodArg::Lzma => Method::Lzma,
-            MethodArg::Zstd => Method::Zstd,
-        };
-        let opts = PackOptions { level: args.level, extreme: args.extreme, method, ..PackOptions::default() };
+        let opts = PackOptions { level: args.level, extreme: args.extreme, method: args.method.into(), ..PackOptions::default() };
         if args.force {
             // Size and gain policy off; the safety refusals still apply.
             if mode & 0o6000 != 0 {
                 bail!("{}: not packed: {}", args.file.display(), super::SkipReason::SetId);
             }
             let packed = pack(&data, &opts).with_context(|| format!("packing {}", args.file.display()))?;
-            eprintln!("{}: packed {} -> {} bytes", args.file.display(), data.len(), packed.len());
+            let m = super::layout(&packed).map_or(Method::Auto, |l| l.method);
+            eprintln!("{}: packed {} -> {} bytes ({m})", args.file.display(), data.len(), packed.len());
             packed
         } else {
             // A single explicit file: the caller vouches for file caps.

@@ -3,68 +3,19 @@
 //! ```text
 //! [Ehdr][Phdrs]                 PT_LOAD R   at STUB_BASE - 64 KiB (so AT_PHDR finds them)
 //! [stub segments…]              PT_LOADs    copied from the linked stub, same vaddrs
-//! [payload header][LZMA stream] PT_LOAD R   last PT_LOAD: the stub locates it this way
+//! [payload (stub/src/payload.rs)] PT_LOAD R last PT_LOAD: the stub locates it this way
 //! [footer]                      not mapped; lets `unpack`/`is_packed` work without ELF parsing
 //! PT_GNU_STACK RW               non-executable stack
 //! ```
 
 use super::PackError;
 
-pub const PAYLOAD_MAGIC: [u8; 8] = *b"ISPKPAY1";
-pub const PAYLOAD_HDR: usize = 48;
 pub const FOOTER_MAGIC: [u8; 8] = *b"ISLMPAK1";
 pub const FOOTER_LEN: usize = 64;
-pub const FLAG_BCJ_X86: u32 = 1;
-pub const FLAG_E8: u32 = 2;
-pub const METHOD_LZMA: u8 = 0;
-pub const METHOD_ZSTD: u8 = 1;
 /// Address range the packed file's own segments occupy (stub linked at
 /// 0x6000_0000_0000 by build.rs); programs that need it cannot be packed.
 pub const STUB_REGION: (u64, u64) = (0x5f00_0000_0000, 0x6100_0000_0000);
 const PAGE: u64 = 4096;
-
-pub struct PayloadHeader {
-    pub flags: u32,
-    pub method: u8,
-    pub lc: u8,
-    pub lp: u8,
-    pub pb: u8,
-    pub orig_size: u64,
-    pub comp_size: u64,
-    pub dict_size: u32,
-}
-
-impl PayloadHeader {
-    pub fn to_bytes(&self) -> [u8; PAYLOAD_HDR] {
-        let mut b = [0u8; PAYLOAD_HDR];
-        b[0..8].copy_from_slice(&PAYLOAD_MAGIC);
-        b[8..12].copy_from_slice(&self.flags.to_le_bytes());
-        b[12] = self.lc;
-        b[13] = self.lp;
-        b[14] = self.pb;
-        b[15] = self.method;
-        b[16..24].copy_from_slice(&self.orig_size.to_le_bytes());
-        b[24..32].copy_from_slice(&self.comp_size.to_le_bytes());
-        b[32..36].copy_from_slice(&self.dict_size.to_le_bytes());
-        b
-    }
-
-    pub fn parse(b: &[u8]) -> Result<Self, PackError> {
-        if b.len() < PAYLOAD_HDR || b[0..8] != PAYLOAD_MAGIC {
-            return Err(PackError::Corrupt("payload header magic missing".into()));
-        }
-        Ok(PayloadHeader {
-            flags: le32(b, 8),
-            lc: b[12],
-            lp: b[13],
-            pb: b[14],
-            method: b[15],
-            orig_size: le64(b, 16),
-            comp_size: le64(b, 24),
-            dict_size: le32(b, 32),
-        })
-    }
-}
 
 pub struct Footer {
     pub payload_off: u64,

@@ -21,13 +21,12 @@ mod format;
 mod bcj;
 #[path = "../../stub/src/lzma.rs"]
 mod lzma;
+#[path = "../../stub/src/payload.rs"]
+mod payload;
 
 use std::fmt;
 
-use format::{
-    le16, le32, le64, Footer, PayloadHeader, Phdr, FLAG_BCJ_X86, FLAG_E8, METHOD_LZMA, METHOD_ZSTD, PAYLOAD_HDR,
-    PT_GNU_STACK, PT_LOAD,
-};
+use format::{le16, le32, le64, Footer, Phdr, PT_GNU_STACK, PT_LOAD};
 use sha2::{Digest, Sha256};
 
 /// The linked loader stubs (built by build.rs from `stub/`): LZMA-only (~25 KiB)
@@ -38,15 +37,33 @@ static STUB_ZSTD: &[u8] = include_bytes!(env!("IMGSLIM_STUB_ZSTD"));
 /// Compression method of the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Method {
-    /// LZMA1 + x86 BCJ: smallest files (at or below `xz -9e`), slowest start
-    /// (decodes at about `xz -d` speed; see benches/pack.sh).
+    /// LZMA where it decodes within the start-up budget (at most
+    /// [`AUTO_LZMA_MAX`] bytes mapped at run time), zstd above that.
     #[default]
+    Auto,
+    /// LZMA1 + x86 BCJ: smallest files (at or below `xz -9e`), slowest start
+    /// (~40 MB/s per core: a 20 MB binary adds ~250 ms on 2 cores).
     Lzma,
-    /// zstd -19 (window up to 128 MiB, long-distance matching) + x86 BCJ:
-    /// ~10-15% larger, starts 5-10x faster; the stub is ~165 KiB instead of
-    /// ~25 KiB, so it only pays off for multi-MB binaries.
+    /// zstd -19 + x86 BCJ: ~10% larger than LZMA, decodes ~10x faster; the
+    /// stub is ~170 KiB instead of ~25 KiB, so it only pays off for multi-MB
+    /// binaries.
     Zstd,
 }
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::Auto => "auto",
+            Method::Lzma => "lzma",
+            Method::Zstd => "zstd",
+        })
+    }
+}
+
+/// `Method::Auto` picks LZMA up to this many bytes mapped at run time: about
+/// 25 ms of LZMA decoding on one core of our benchmark machine (benches/pack.sh),
+/// the start-up budget; zstd decodes ~10x faster but its stub is 145 KiB bigger.
+pub const AUTO_LZMA_MAX: u64 = 1 << 20;
 
 /// Knobs for [`assess`] and [`pack`].
 #[derive(Clone, Debug)]
@@ -67,7 +84,7 @@ pub struct PackOptions {
 
 impl Default for PackOptions {
     fn default() -> Self {
-        PackOptions { min_size: 512 * 1024, min_gain_percent: 20, level: 6, extreme: false, method: Method::Lzma }
+        PackOptions { min_size: 512 * 1024, min_gain_percent: 20, level: 6, extreme: false, method: Method::Auto }
     }
 }
 
@@ -149,10 +166,11 @@ impl fmt::Display for Decision {
         match self {
             Decision::Pack(p) => write!(
                 f,
-                "packed {} -> {} ({:.1}% of original)",
+                "packed {} -> {} ({:.1}% of original, {})",
                 human(p.original_size),
                 human(p.packed_size),
-                100.0 * p.packed_size as f64 / p.original_size.max(1) as f64
+                100.0 * p.packed_size as f64 / p.original_size.max(1) as f64,
+                layout(&p.bytes).map_or(Method::Auto, |l| l.method)
             ),
             Decision::Skip(r) => write!(f, "skipped: {r}"),
         }
@@ -364,9 +382,61 @@ fn elf_end(b: &[u8], phs: &[Phdr]) -> Option<u64> {
     Some(end)
 }
 
+/// Largest chunk the stub decodes in one go. Chunks are independent streams
+/// so the stub can decode them on several threads; smaller ones cost ratio
+/// (zstd -19 on a 20 MB Rust binary: one stream 27.7%, 8 MiB pieces 27.8%,
+/// 4 MiB 28.5%, 1 MiB 29.8%), so segments are cut into an even number of equal
+/// pieces no larger than this: two CPUs then finish together.
+const MAX_RUNTIME_CHUNK: usize = 12 << 20;
+/// Bytes no segment maps (symbols, debug info) are decoded only by `unpack`;
+/// pieces are capped to keep the zstd window at its 128 MiB default limit.
+const MAX_COLD_CHUNK: usize = 64 << 20;
+
+/// One independently compressed piece of the original file.
+struct Piece {
+    off: usize,
+    len: usize,
+    /// Program header index of a PT_LOAD whose file range holds the piece.
+    seg: Option<usize>,
+    /// Inside an executable segment: worth the x86 BCJ filter.
+    code: bool,
+}
+
+/// Cuts `[0, len)` at every PT_LOAD file boundary, then splits what segments
+/// map into pieces of at most [`MAX_RUNTIME_CHUNK`] (see there).
+fn plan_pieces(len: usize, phs: &[Phdr]) -> Vec<Piece> {
+    let loads: Vec<(usize, &Phdr)> =
+        phs.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD && p.p_filesz > 0).collect();
+    let mut cuts = vec![0, len];
+    for (_, p) in &loads {
+        cuts.push(p.p_offset as usize);
+        cuts.push((p.p_offset + p.p_filesz) as usize);
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::new();
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let inside = |p: &Phdr| p.p_offset as usize <= a && b <= (p.p_offset + p.p_filesz) as usize;
+        let seg = loads.iter().find(|(_, p)| inside(p)).map(|(i, _)| *i);
+        let code = loads.iter().any(|(_, p)| inside(p) && p.p_flags & 1 != 0);
+        let mut n = if seg.is_some() { (b - a).div_ceil(MAX_RUNTIME_CHUNK) } else { (b - a).div_ceil(MAX_COLD_CHUNK) };
+        if seg.is_some() && n > 1 && n % 2 == 1 {
+            n += 1;
+        }
+        let n = n.max(1);
+        for k in 0..n {
+            let (s, e) = (a + (b - a) * k / n, a + (b - a) * (k + 1) / n);
+            out.push(Piece { off: s, len: e - s, seg, code });
+        }
+    }
+    out
+}
+
 /// Packs an executable. Fails (never produces a file) for anything [`assess`]
 /// would call unsupported; size/mode/gain policy is left to `assess`.
 pub fn pack(bytes: &[u8], opts: &PackOptions) -> Result<Vec<u8>, PackError> {
+    use rayon::prelude::*;
     match inspect(bytes) {
         Ok(()) => {}
         Err(SkipReason::NotElf) => return Err(PackError::NotElf),
@@ -375,67 +445,78 @@ pub fn pack(bytes: &[u8], opts: &PackOptions) -> Result<Vec<u8>, PackError> {
     if is_packed(bytes) {
         return Err(PackError::Unsupported("already packed".into()));
     }
+    // `inspect` checked the ELF header and program headers are in bounds.
+    let phoff = le64(bytes, 32) as usize;
+    let phnum = le16(bytes, 56) as usize;
+    let phdrs = &bytes[phoff..phoff + 56 * phnum];
+    let phs: Vec<Phdr> = (0..phnum).map(|i| Phdr::parse(phdrs, i * 56)).collect();
+    let interp = phs
+        .iter()
+        .find(|p| p.p_type == PT_INTERP)
+        .map(|p| &bytes[p.p_offset as usize..(p.p_offset + p.p_filesz) as usize])
+        .unwrap_or(&[]);
     let (lc, lp, pb) = (3u32, 0u32, 2u32);
-    let (hdr, comp, stub) = match opts.method {
-        Method::Lzma => {
-            let comp = compress(bytes, opts, lc, lp, pb)?;
-            // Decode with the stub's own decoder before trusting the result.
-            let props = lzma::Props { lc, lp, pb };
-            let mut check = vec![0u8; bytes.len()];
-            match lzma::decode(&comp, props, &mut check) {
-                Ok(n) if n == bytes.len() => {}
-                r => return Err(PackError::Internal(format!("self-check decode failed: {r:?}"))),
-            }
-            bcj::x86_decode(&mut check);
-            if check != bytes {
-                return Err(PackError::Internal("self-check: decoded payload differs from the input".into()));
-            }
-            let hdr = PayloadHeader {
-                flags: FLAG_BCJ_X86,
-                method: METHOD_LZMA,
-                lc: lc as u8,
-                lp: lp as u8,
-                pb: pb as u8,
-                orig_size: bytes.len() as u64,
-                comp_size: comp.len() as u64,
-                dict_size: dict_size(bytes.len()),
-            };
-            (hdr, comp, STUB_LZMA)
-        }
-        Method::Zstd => {
-            let mut filtered = bytes.to_vec();
-            bcj::x86_encode(&mut filtered);
-            let comp = compress_zstd(&filtered, opts)?;
-            // Same C decoder as the stub links; plus our own inverse filter.
-            let mut check = zstd::bulk::decompress(&comp, bytes.len())
-                .map_err(|e| PackError::Internal(format!("self-check zstd decode failed: {e}")))?;
-            bcj::x86_decode(&mut check);
-            if check != bytes {
-                return Err(PackError::Internal("self-check: decoded payload differs from the input".into()));
-            }
-            let hdr = PayloadHeader {
-                flags: FLAG_E8,
-                method: METHOD_ZSTD,
-                lc: 0,
-                lp: 0,
-                pb: 0,
-                orig_size: bytes.len() as u64,
-                comp_size: comp.len() as u64,
-                dict_size: 0,
-            };
-            (hdr, comp, STUB_ZSTD)
-        }
+    let pieces = plan_pieces(bytes.len(), &phs);
+    let mapped: u64 = pieces.iter().filter(|p| p.seg.is_some()).map(|p| p.len as u64).sum();
+    let chosen = match opts.method {
+        Method::Auto if mapped <= AUTO_LZMA_MAX => Method::Lzma,
+        Method::Auto => Method::Zstd,
+        m => m,
     };
-    let mut payload = Vec::with_capacity(PAYLOAD_HDR + comp.len());
-    payload.extend_from_slice(&hdr.to_bytes());
-    payload.extend_from_slice(&comp);
+    let (method, stub) = match chosen {
+        Method::Zstd => (payload::METHOD_ZSTD, STUB_ZSTD),
+        _ => (payload::METHOD_LZMA, STUB_LZMA),
+    };
+
+    let streams: Vec<Vec<u8>> = pieces
+        .par_iter()
+        .map(|pc| {
+            let mut data = bytes[pc.off..pc.off + pc.len].to_vec();
+            if pc.code {
+                bcj::x86_encode(&mut data, pc.off as u32);
+            }
+            match chosen {
+                Method::Zstd => compress_zstd(&data, opts),
+                _ => compress_lzma(&data, opts, lc, lp, pb),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+
+    let hlen = payload::header_len(phnum, interp.len(), pieces.len());
+    let mut chunks = Vec::with_capacity(pieces.len());
+    let mut at = hlen as u64;
+    for (pc, st) in pieces.iter().zip(&streams) {
+        let comp_len = u32::try_from(st.len()).map_err(|_| PackError::Internal("compressed chunk over 4 GiB".into()))?;
+        chunks.push(payload::Chunk {
+            file_off: pc.off as u64,
+            len: pc.len as u64,
+            comp_off: at,
+            comp_len,
+            flags: if pc.code { payload::CF_E8 } else { 0 },
+            seg: pc.seg.map_or(payload::SEG_NONE, |s| s as u16),
+        });
+        at += st.len() as u64;
+    }
+    let mut pay = vec![0u8; hlen];
+    let props = if method == payload::METHOD_LZMA { [lc as u8, lp as u8, pb as u8] } else { [0; 3] };
+    payload::write_header(&mut pay, method, props, bytes.len() as u64, &bytes[..64], phdrs, interp, &chunks);
+    for st in &streams {
+        pay.extend_from_slice(st);
+    }
+    // Decode with the stub's own header parser, LZMA and BCJ code (zstd: the
+    // same C library) before trusting the result.
+    match decode_payload(&pay) {
+        Ok(check) if check == bytes => {}
+        Ok(_) => return Err(PackError::Internal("self-check: decoded payload differs from the input".into())),
+        Err(e) => return Err(PackError::Internal(format!("self-check decode failed: {e}"))),
+    }
     let footer = Footer {
         payload_off: 0, // filled in by format::build
         orig_size: bytes.len() as u64,
-        comp_size: comp.len() as u64,
+        comp_size: pay.len() as u64,
         sha256: Sha256::digest(bytes).into(),
     };
-    format::build(stub, &payload, footer)
+    format::build(stub, &pay, footer)
 }
 
 /// Dictionary no larger than the input (rounded up to a power of two): same
@@ -444,14 +525,15 @@ fn dict_size(len: usize) -> u32 {
     (len.max(4096) as u64).next_power_of_two().min(64 << 20) as u32
 }
 
-fn compress(bytes: &[u8], opts: &PackOptions, lc: u32, lp: u32, pb: u32) -> Result<Vec<u8>, PackError> {
+/// Raw LZMA1 (the BCJ filter is ours, applied per chunk with its file offset).
+fn compress_lzma(bytes: &[u8], opts: &PackOptions, lc: u32, lp: u32, pb: u32) -> Result<Vec<u8>, PackError> {
     use liblzma::stream::{Action, Filters, LzmaOptions, Status, Stream, PRESET_EXTREME};
     let err = |e: liblzma::stream::Error| PackError::Compress(e.to_string());
     let preset = opts.level.min(9) | if opts.extreme { PRESET_EXTREME } else { 0 };
     let mut lo = LzmaOptions::new_preset(preset).map_err(err)?;
     lo.dict_size(dict_size(bytes.len())).literal_context_bits(lc).literal_position_bits(lp).position_bits(pb);
     let mut filters = Filters::new();
-    filters.x86().lzma1(&lo);
+    filters.lzma1(&lo);
     let mut s = Stream::new_raw_encoder(&filters).map_err(err)?;
     let mut out = Vec::with_capacity(bytes.len() / 3 + 4096);
     loop {
@@ -474,8 +556,8 @@ fn compress_zstd(bytes: &[u8], opts: &PackOptions) -> Result<Vec<u8>, PackError>
     // (16 was measurably larger: 30.4% vs 28.5% on rustup); above 19 buys little.
     let level = (13 + opts.level as i32).min(19);
     let mut c = zstd::bulk::Compressor::new(level).map_err(err)?;
-    // Window covering the whole file (capped at 128 MiB, the decoder default
-    // limit) plus long-distance matching: binaries repeat far apart.
+    // Window covering the whole chunk plus long-distance matching: binaries
+    // repeat far apart.
     let wlog = (usize::BITS - bytes.len().max(1 << 10).leading_zeros()).clamp(10, 27);
     c.set_parameter(CParameter::WindowLog(wlog)).map_err(err)?;
     c.set_parameter(CParameter::EnableLongDistanceMatching(true)).map_err(err)?;
@@ -483,52 +565,201 @@ fn compress_zstd(bytes: &[u8], opts: &PackOptions) -> Result<Vec<u8>, PackError>
     c.compress(bytes).map_err(err)
 }
 
-/// Restores the original executable byte for byte from a packed file.
-pub fn unpack(bytes: &[u8]) -> Result<Vec<u8>, PackError> {
-    let f = Footer::find(bytes).ok_or(PackError::NotPacked)?;
-    let off = usize::try_from(f.payload_off).map_err(|_| PackError::Corrupt("payload offset".into()))?;
-    let hdr_bytes = bytes.get(off..).ok_or_else(|| PackError::Corrupt("payload offset past end".into()))?;
-    let h = PayloadHeader::parse(hdr_bytes)?;
-    if h.orig_size != f.orig_size || h.comp_size != f.comp_size {
-        return Err(PackError::Corrupt("payload header and footer disagree".into()));
-    }
-    let comp = usize::try_from(h.comp_size)
-        .ok()
-        .and_then(|n| hdr_bytes.get(PAYLOAD_HDR..PAYLOAD_HDR.checked_add(n)?))
-        .ok_or_else(|| PackError::Corrupt("compressed stream truncated".into()))?;
+/// Decodes a whole payload back into the original file (chunks in parallel).
+fn decode_payload(pay: &[u8]) -> Result<Vec<u8>, PackError> {
+    use rayon::prelude::*;
+    let h = payload::Header::parse(pay).map_err(|e| PackError::Corrupt(e.into()))?;
     // Guard the allocation: neither codec expands beyond a few 10^4:1 (LZMA
     // ~7000:1); a header claiming more is corrupt and must not make us
     // allocate terabytes.
     let orig = usize::try_from(h.orig_size)
         .ok()
-        .filter(|&n| n as u64 <= (comp.len() as u64 + 64) << 16)
+        .filter(|&n| n as u64 <= (pay.len() as u64 + 64) << 16)
         .ok_or_else(|| PackError::Corrupt("implausible original size".into()))?;
-    let mut out = match h.method {
-        METHOD_LZMA => {
-            let props = lzma::Props { lc: h.lc as u32, lp: h.lp as u32, pb: h.pb as u32 };
-            let mut out = vec![0u8; orig];
-            match lzma::decode(comp, props, &mut out) {
-                Ok(n) if n == orig => {}
-                r => return Err(PackError::Corrupt(format!("LZMA stream: {r:?}"))),
-            }
-            out
-        }
-        METHOD_ZSTD => match zstd::bulk::decompress(comp, orig) {
-            Ok(o) if o.len() == orig => o,
-            Ok(_) => return Err(PackError::Corrupt("zstd stream has the wrong length".into())),
-            Err(e) => return Err(PackError::Corrupt(format!("zstd stream: {e}"))),
-        },
-        m => return Err(PackError::Corrupt(format!("unknown method {m}"))),
-    };
-    if h.flags & FLAG_BCJ_X86 != 0 {
-        bcj::x86_decode(&mut out);
+    let mut out = vec![0u8; orig];
+    // `parse` checked that the chunks tile [0, orig) in order.
+    let mut slices = Vec::with_capacity(h.nchunks);
+    let mut rest = &mut out[..];
+    for i in 0..h.nchunks {
+        let c = h.chunk(i);
+        let (a, b) = rest.split_at_mut(c.len as usize);
+        slices.push((c, a));
+        rest = b;
     }
-    if h.flags & FLAG_E8 != 0 {
-        bcj::x86_decode(&mut out);
+    slices.into_par_iter().try_for_each(|(c, dst)| {
+        let comp = h.stream(&c);
+        match h.method {
+            payload::METHOD_LZMA => {
+                let props = lzma::Props { lc: h.lc as u32, lp: h.lp as u32, pb: h.pb as u32 };
+                match lzma::decode(comp, props, dst) {
+                    Ok(n) if n == dst.len() => {}
+                    r => return Err(PackError::Corrupt(format!("LZMA stream at offset {}: {r:?}", c.file_off))),
+                }
+            }
+            payload::METHOD_ZSTD => match zstd::bulk::decompress_to_buffer(comp, dst) {
+                Ok(n) if n == dst.len() => {}
+                Ok(_) => return Err(PackError::Corrupt(format!("zstd chunk at offset {} has the wrong length", c.file_off))),
+                Err(e) => return Err(PackError::Corrupt(format!("zstd chunk at offset {}: {e}", c.file_off))),
+            },
+            m => return Err(PackError::Corrupt(format!("unknown method {m}"))),
+        }
+        if c.flags & payload::CF_E8 != 0 {
+            bcj::x86_decode(dst, c.file_off as u32);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// What a packed file holds, for reports: method and chunk counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub method: Method,
+    /// Chunks the stub decodes at exec time (into the program's segments).
+    pub runtime_chunks: usize,
+    /// Chunks only `unpack` decodes (bytes no segment maps: symbols, debug info…).
+    pub cold_chunks: usize,
+    pub original_size: u64,
+}
+
+/// Reads the layout of a packed file (None if it is not one or is malformed).
+pub fn layout(bytes: &[u8]) -> Option<Layout> {
+    let f = Footer::find(bytes)?;
+    let o = usize::try_from(f.payload_off).ok()?;
+    let pay = bytes.get(o..o.checked_add(usize::try_from(f.comp_size).ok()?)?)?;
+    let h = payload::Header::parse(pay).ok()?;
+    let runtime = (0..h.nchunks).filter(|&i| h.chunk(i).seg != payload::SEG_NONE).count();
+    let method = match h.method {
+        payload::METHOD_LZMA => Method::Lzma,
+        payload::METHOD_ZSTD => Method::Zstd,
+        _ => return None,
+    };
+    Some(Layout { method, runtime_chunks: runtime, cold_chunks: h.nchunks - runtime, original_size: h.orig_size })
+}
+
+/// Restores the original executable byte for byte from a packed file.
+pub fn unpack(bytes: &[u8]) -> Result<Vec<u8>, PackError> {
+    let f = Footer::find(bytes).ok_or(PackError::NotPacked)?;
+    let pay = usize::try_from(f.payload_off)
+        .ok()
+        .zip(usize::try_from(f.comp_size).ok())
+        .and_then(|(o, n)| bytes.get(o..o.checked_add(n)?))
+        .ok_or_else(|| PackError::Corrupt("payload out of bounds".into()))?;
+    let out = decode_payload(pay)?;
+    if out.len() as u64 != f.orig_size {
+        return Err(PackError::Corrupt("payload header and footer disagree on the size".into()));
     }
     let sum: [u8; 32] = Sha256::digest(&out).into();
     if sum != f.sha256 {
         return Err(PackError::Corrupt("SHA-256 of the unpacked file does not match".into()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(off: u64, filesz: u64, flags: u32) -> Phdr {
+        Phdr { p_type: PT_LOAD, p_flags: flags, p_offset: off, p_vaddr: off + 0x1000, p_filesz: filesz, p_memsz: filesz, p_align: 4096 }
+    }
+
+    #[test]
+    fn pieces_tile_and_respect_segment_boundaries() {
+        // Overlapping segments (the second starts inside the first), a gap, and
+        // a 30 MiB segment that must be cut into an even number of pieces.
+        let phs = [load(0, 5000, 5), load(4000, 3000, 6), load(10_000, 30 << 20, 5)];
+        let len = 10_000 + (30 << 20) + 777;
+        let p = plan_pieces(len, &phs);
+        let mut at = 0;
+        for pc in &p {
+            assert_eq!(pc.off, at, "pieces must tile the file");
+            at += pc.len;
+            for (i, ph) in phs.iter().enumerate() {
+                let (a, b) = (ph.p_offset as usize, (ph.p_offset + ph.p_filesz) as usize);
+                let inside = a <= pc.off && pc.off + pc.len <= b;
+                let outside = pc.off + pc.len <= a || b <= pc.off;
+                assert!(inside || outside, "piece {}+{} straddles segment {i}", pc.off, pc.len);
+                if inside {
+                    assert!(pc.seg.is_some(), "a mapped piece must name a segment");
+                }
+            }
+            assert!(pc.len <= MAX_RUNTIME_CHUNK);
+        }
+        assert_eq!(at, len);
+        let big: Vec<_> = p.iter().filter(|pc| pc.seg == Some(2)).collect();
+        assert_eq!(big.len(), 4, "30 MiB: 3 pieces of <= 12 MiB, rounded up to an even count");
+        assert!(big.iter().all(|pc| pc.code));
+        assert_eq!(p.last().map(|pc| (pc.seg, pc.len)), Some((None, 777)), "trailing bytes are cold");
+    }
+
+    #[test]
+    fn bcj_matches_liblzma_and_roundtrips_per_chunk() {
+        use liblzma::stream::{Action, Filters, LzmaOptions, Status, Stream};
+        // Code-like bytes: many E8/E9 with plausible and implausible targets.
+        let mut b = Vec::new();
+        let mut x = 0x1234_5678u32;
+        for i in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            b.push(match i % 7 {
+                0 => 0xE8,
+                3 => 0xE9,
+                5 => [0x00, 0xFF][(x & 1) as usize],
+                _ => x as u8,
+            });
+        }
+        // liblzma: x86 filter + LZMA1, decoded without the filter = filtered bytes.
+        let lo = LzmaOptions::new_preset(0).unwrap();
+        let mut f = Filters::new();
+        f.x86().lzma1(&lo);
+        let mut enc = Stream::new_raw_encoder(&f).unwrap();
+        let mut c = Vec::with_capacity(b.len() * 2);
+        while !matches!(enc.process_vec(&b[enc.total_in() as usize..], &mut c, Action::Finish).unwrap(), Status::StreamEnd) {
+            c.reserve(1 << 20);
+        }
+        let mut want = vec![0u8; b.len()];
+        assert_eq!(lzma::decode(&c, lzma::Props { lc: 3, lp: 0, pb: 2 }, &mut want), Ok(b.len()));
+        let mut ours = b.clone();
+        bcj::x86_encode(&mut ours, 0);
+        assert_eq!(ours, want, "our encoder must equal liblzma's x86 filter");
+        // Chunks filtered separately with their file offsets decode back exactly.
+        let mut m = b.clone();
+        for (k, ch) in m.chunks_mut(4099).enumerate() {
+            bcj::x86_encode(ch, (k * 4099) as u32);
+        }
+        for (k, ch) in m.chunks_mut(4099).enumerate() {
+            bcj::x86_decode(ch, (k * 4099) as u32);
+        }
+        assert_eq!(m, b);
+    }
+
+    #[test]
+    fn payload_header_rejects_inconsistent_tables() {
+        let ehdr = [0u8; 64];
+        let chunk = |file_off, len, comp_off, comp_len| payload::Chunk { file_off, len, comp_off, comp_len, flags: 0, seg: payload::SEG_NONE };
+        let build = |chunks: &[payload::Chunk], orig: u64, extra: usize| {
+            let h = payload::header_len(0, 0, chunks.len());
+            let mut b = vec![0u8; h + extra];
+            payload::write_header(&mut b, payload::METHOD_ZSTD, [0; 3], orig, &ehdr, &[], &[], chunks);
+            (h as u64, b)
+        };
+        let (h, ok) = build(&[chunk(0, 10, 0, 0)], 10, 4);
+        let mut fixed = ok.clone();
+        payload::write_header(&mut fixed, payload::METHOD_ZSTD, [0; 3], 10, &ehdr, &[], &[], &[chunk(0, 10, h, 4)]);
+        assert!(payload::Header::parse(&fixed).is_ok());
+        for (what, chunks, orig, extra) in [
+            ("gap between chunks", vec![chunk(0, 4, h, 1), chunk(5, 5, h + 1, 1)], 10, 2),
+            ("short of the file", vec![chunk(0, 4, h, 1)], 10, 1),
+            ("stream past the end", vec![chunk(0, 10, h, 9)], 10, 4),
+            ("stream inside the header", vec![chunk(0, 10, 0, 1)], 10, 1),
+            ("empty chunk", vec![chunk(0, 0, h, 0), chunk(0, 10, h, 1)], 10, 1),
+        ] {
+            let (_, b) = build(&chunks, orig, extra);
+            assert!(payload::Header::parse(&b).is_err(), "{what} accepted");
+        }
+        assert!(payload::Header::parse(&fixed[..fixed.len() - 5]).is_err(), "truncated payload accepted");
+        assert!(payload::Header::parse(&fixed[..40]).is_err());
+    }
 }

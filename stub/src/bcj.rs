@@ -11,19 +11,44 @@ fn test_msbyte(b: u8) -> bool {
     b == 0x00 || b == 0xFF
 }
 
-/// Decodes the whole buffer in place, as one stream starting at offset 0.
-pub fn x86_decode(buf: &mut [u8]) {
-    x86(buf, false)
+/// Decodes the buffer in place, as one stream whose first byte sits at file
+/// offset `start` (liblzma's `start_offset`): a packed file filters each chunk
+/// on its own, with its own offset, so chunks decode independently.
+pub fn x86_decode(buf: &mut [u8], start: u32) {
+    x86(buf, false, start)
 }
 
 /// The encoder: liblzma runs the very same state machine for both directions
-/// and only flips the sign of the position adjustment. Used for the zstd method,
-/// where no liblzma filter chain is available.
-pub fn x86_encode(buf: &mut [u8]) {
-    x86(buf, true)
+/// and only flips the sign of the position adjustment.
+pub fn x86_encode(buf: &mut [u8], start: u32) {
+    x86(buf, true, start)
 }
 
-fn x86(buf: &mut [u8], enc: bool) {
+/// Index of the first byte at or after `i` (and before `end`) that is an
+/// E8/E9 opcode candidate. Scans a word at a time: in code these bytes are
+/// ~1 in 60, and the byte-by-byte loop was most of the filter's time.
+#[inline(always)]
+fn next_e8(buf: &[u8], mut i: usize, end: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= end {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&buf[i..i + 8]);
+        let x = (u64::from_le_bytes(w) & 0xFEFE_FEFE_FEFE_FEFE) ^ 0xE8E8_E8E8_E8E8_E8E8;
+        // Classic has-zero-byte test; the lowest flagged byte is always a true zero.
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            return i + (z.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < end && buf[i] & 0xFE != 0xE8 {
+        i += 1;
+    }
+    i
+}
+
+fn x86(buf: &mut [u8], enc: bool, start: u32) {
     const ALLOWED: [bool; 8] = [true, true, true, false, true, false, false, false];
     const BIT_NUM: [u32; 8] = [0, 1, 2, 2, 3, 3, 3, 3];
     if buf.len() <= 4 {
@@ -33,10 +58,10 @@ fn x86(buf: &mut [u8], enc: bool) {
     let mut prev_pos: usize = usize::MAX;
     let mut prev_mask: u32 = 0;
     let mut i = 0usize;
-    while i < size {
-        if buf[i] & 0xFE != 0xE8 {
-            i += 1;
-            continue;
+    loop {
+        i = next_e8(buf, i, size);
+        if i >= size {
+            break;
         }
         let d = i.wrapping_sub(prev_pos);
         if d > 3 {
@@ -58,7 +83,7 @@ fn x86(buf: &mut [u8], enc: bool) {
             let mut src = u32::from_le_bytes([buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4]]);
             let mut dest;
             loop {
-                let p = (i as u32).wrapping_add(5);
+                let p = start.wrapping_add(i as u32).wrapping_add(5);
                 dest = if enc { src.wrapping_add(p) } else { src.wrapping_sub(p) };
                 if prev_mask == 0 {
                     break;

@@ -1,13 +1,17 @@
 //! imgslim pack stub: a tiny in-process ELF loader (x86_64 Linux, no libc).
 //!
-//! The packed file is `[ELF headers][this stub's segments][payload segment][footer]`.
-//! The kernel maps all of it; we then
+//! The packed file is `[ELF headers][this stub's segments][payload segment][footer]`
+//! (payload layout: `payload.rs`). The kernel maps all of it; we then
 //!  1. find the payload through our own program headers (AT_PHDR), so neither
 //!     /proc nor the file path is needed;
-//!  2. decompress the original ELF (LZMA1 + x86 BCJ) into a scratch mapping;
-//!  3. map its PT_LOADs where the kernel would (ET_EXEC: at their vaddr; ET_DYN:
-//!     at a kernel-chosen base), copy the bytes, apply the segment protections;
-//!  4. map PT_INTERP's loader from disk like the kernel does;
+//!  2. reserve the original's address range from its program headers, which
+//!     the payload keeps uncompressed (ET_EXEC: at their vaddr; ET_DYN: at a
+//!     kernel-chosen base);
+//!  3. decode every chunk that a PT_LOAD maps straight into that segment's
+//!     memory, on as many threads as we have CPUs (chunks are independent
+//!     streams); bytes no segment maps are never decoded;
+//!  4. apply the segment protections, map PT_INTERP's loader from disk like
+//!     the kernel does, unmap the payload;
 //!  5. patch AT_PHDR/AT_PHNUM/AT_PHENT/AT_ENTRY/AT_BASE in the auxv on the
 //!     original stack and jump to the interpreter (or entry) with that stack.
 //!
@@ -20,7 +24,12 @@
 
 mod bcj;
 mod lzma;
+mod payload;
 mod sys;
+
+use core::ptr;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use payload::{Chunk, Header, CF_E8, METHOD_LZMA, METHOD_ZSTD, SEG_NONE};
 
 #[cfg(feature = "zstd")]
 extern crate zstd_sys;
@@ -31,40 +40,16 @@ extern "C" {
     fn ZSTD_isError(code: usize) -> u32;
 }
 
-/// Decompresses a zstd frame into `out` with a static workspace from mmap.
+/// zstd decoder workspace per thread: ZSTD_estimateDCtxSize() is ~160 KiB for
+/// zstd 1.5; leave headroom. Frames are decoded in one pass into their
+/// destination, so no window buffer is needed.
 #[cfg(feature = "zstd")]
-fn unzstd(comp: &[u8], out: &mut [u8]) -> bool {
-    // ZSTD_estimateDCtxSize() is ~160 KiB for zstd 1.5; leave headroom.
-    const WS: usize = 512 << 10;
-    let ws = sys::mmap(0, WS, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE | sys::MAP_ANON, -1, 0);
-    if ws < 0 {
-        return false;
-    }
-    unsafe {
-        let d = ZSTD_initStaticDCtx(ws as *mut u8, WS);
-        if d.is_null() {
-            return false;
-        }
-        let r = ZSTD_decompressDCtx(d, out.as_mut_ptr(), out.len(), comp.as_ptr(), comp.len());
-        sys::munmap(ws as usize, WS);
-        ZSTD_isError(r) == 0 && r == out.len()
-    }
-}
-
-use core::ptr;
-
-const PAYLOAD_MAGIC: [u8; 8] = *b"ISPKPAY1";
-/// Size of the payload header that precedes the compressed stream
-/// (layout mirrored in `src/pack/format.rs`).
-const PAYLOAD_HDR: usize = 48;
-const FLAG_BCJ_X86: u32 = 1;
-/// x86 BCJ applied by us (zstd method); decoded the same way as FLAG_BCJ_X86.
-const FLAG_E8: u32 = 2;
-const METHOD_LZMA: u8 = 0;
-const METHOD_ZSTD: u8 = 1;
+const ZSTD_WS: usize = 512 << 10;
+/// Stack of each helper thread (the LZMA decoder keeps ~30 KiB of state on it).
+const THREAD_STACK: usize = 256 << 10;
+const MAX_THREADS: usize = 16;
 
 const PT_LOAD: u32 = 1;
-const PT_INTERP: u32 = 3;
 const PT_PHDR: u32 = 6;
 const PF_X: u32 = 1;
 const PF_W: u32 = 2;
@@ -106,7 +91,6 @@ fn check(r: isize, msg: &[u8]) -> usize {
     }
     r as usize
 }
-
 #[derive(Clone, Copy)]
 struct Phdr {
     p_type: u32,
@@ -217,6 +201,125 @@ fn reserve(len: usize, align: usize) -> usize {
     base
 }
 
+/// Shared by the threads that decode chunks: everything is read-only except
+/// the work counter, the failure flag and the (disjoint) destination ranges.
+struct Work<'a> {
+    hdr: &'a Header<'a>,
+    phs: &'a [Phdr],
+    bias: usize,
+    next: AtomicUsize,
+    failed: AtomicU32,
+}
+
+/// Where a chunk's bytes go in memory if program header `seg` maps them:
+/// (address, length); None unless that PT_LOAD's file range holds the chunk.
+fn dest(phs: &[Phdr], bias: usize, c: &Chunk, seg: usize) -> Option<(usize, usize)> {
+    let ph = phs.get(seg).filter(|p| p.p_type == PT_LOAD)?;
+    let end = c.file_off.checked_add(c.len)?;
+    if c.file_off < ph.p_offset || end > ph.p_offset + ph.p_filesz {
+        return None;
+    }
+    Some((bias + (ph.p_vaddr + (c.file_off - ph.p_offset)) as usize, c.len as usize))
+}
+
+impl Work<'_> {
+    /// Takes chunks off the shared counter until none are left.
+    unsafe fn run(&self) {
+        #[cfg(feature = "zstd")]
+        let mut dctx: *mut u8 = ptr::null_mut();
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.hdr.nchunks || self.failed.load(Ordering::Relaxed) != 0 {
+                break;
+            }
+            let c = self.hdr.chunk(i);
+            if c.seg == SEG_NONE {
+                continue;
+            }
+            let Some((addr, len)) = dest(self.phs, self.bias, &c, c.seg as usize) else {
+                self.failed.store(1, Ordering::Relaxed);
+                break;
+            };
+            // Fault the destination in with one call (Linux 5.14+; older kernels
+            // say EINVAL and the pages fault in as we write): in parallel too.
+            let s = page_down(addr);
+            sys::madvise(s, page_up(addr + len) - s, sys::MADV_POPULATE_WRITE);
+            let out = core::slice::from_raw_parts_mut(addr as *mut u8, len);
+            let comp = self.hdr.stream(&c);
+            let ok = match self.hdr.method {
+                METHOD_LZMA => {
+                    let props = lzma::Props { lc: self.hdr.lc as u32, lp: self.hdr.lp as u32, pb: self.hdr.pb as u32 };
+                    matches!(lzma::decode(comp, props, out), Ok(n) if n == len)
+                }
+                #[cfg(feature = "zstd")]
+                METHOD_ZSTD => {
+                    if dctx.is_null() {
+                        let ws = sys::mmap(0, ZSTD_WS, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE | sys::MAP_ANON, -1, 0);
+                        if ws > 0 {
+                            dctx = ZSTD_initStaticDCtx(ws as *mut u8, ZSTD_WS);
+                        }
+                    }
+                    !dctx.is_null() && {
+                        let r = ZSTD_decompressDCtx(dctx, out.as_mut_ptr(), len, comp.as_ptr(), comp.len());
+                        ZSTD_isError(r) == 0 && r == len
+                    }
+                }
+                _ => false,
+            };
+            if !ok {
+                self.failed.store(1, Ordering::Relaxed);
+                break;
+            }
+            if c.flags & CF_E8 != 0 {
+                bcj::x86_decode(out, c.file_off as u32);
+            }
+        }
+        // The zstd workspace stays mapped (a few hundred KiB): unmapping would
+        // cost a TLB shootdown across threads for nothing.
+    }
+}
+
+/// Helper thread body: decode, then end this thread only.
+unsafe extern "C" fn worker(arg: usize) -> ! {
+    (*(arg as *const Work)).run();
+    sys::exit_thread()
+}
+
+/// Decodes all runtime chunks with up to one thread per CPU (the caller's
+/// thread included) and waits for the helpers to be gone before returning.
+unsafe fn decode_parallel(w: &Work) {
+    let runtime = (0..w.hdr.nchunks).filter(|&i| w.hdr.chunk(i).seg != SEG_NONE).count();
+    let n = sys::cpus().min(MAX_THREADS).min(runtime).max(1);
+    let mut tids = [0u32; MAX_THREADS];
+    let mut stacks = [0usize; MAX_THREADS];
+    for k in 1..n {
+        let st = sys::mmap(0, THREAD_STACK, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE | sys::MAP_ANON, -1, 0);
+        if st < 0 {
+            break;
+        }
+        stacks[k] = st as usize;
+        tids[k] = 1;
+        // A refused clone (RLIMIT_NPROC, seccomp…) just means fewer helpers.
+        if sys::spawn(st as usize + THREAD_STACK, &mut tids[k], worker, w as *const Work as usize) <= 0 {
+            tids[k] = 0;
+        }
+    }
+    w.run();
+    for k in 1..n {
+        let t = &tids[k] as *const u32 as *const AtomicU32;
+        loop {
+            let v = (*t).load(Ordering::Acquire);
+            if v == 0 {
+                break;
+            }
+            sys::futex_wait(t as *const u32, v);
+        }
+        if stacks[k] != 0 {
+            sys::munmap(stacks[k], THREAD_STACK);
+        }
+    }
+}
+
 #[no_mangle]
 unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
     // Kernel stack layout: argc, argv[], NULL, envp[], NULL, auxv pairs, AT_NULL.
@@ -250,49 +353,23 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
             pay_len = ph.p_filesz as usize;
         }
     }
-    if pay_len < PAYLOAD_HDR {
+    if pay_len == 0 {
         die(b"payload segment missing")
     }
-    let hdr = core::slice::from_raw_parts(pay_addr as *const u8, PAYLOAD_HDR);
-    if hdr[0..8] != PAYLOAD_MAGIC {
-        die(b"payload header not found")
-    }
-    let flags = rd32(hdr, 8);
-    let props = lzma::Props { lc: hdr[12] as u32, lp: hdr[13] as u32, pb: hdr[14] as u32 };
-    let orig_size = rd64(hdr, 16) as usize;
-    let comp_size = rd64(hdr, 24) as usize;
-    if comp_size > pay_len - PAYLOAD_HDR {
-        die(b"payload truncated")
-    }
-    let comp = core::slice::from_raw_parts((pay_addr + PAYLOAD_HDR) as *const u8, comp_size);
-
-    // Scratch buffer for the whole original file (also the LZMA dictionary).
-    let scratch_len = page_up(orig_size);
-    let scratch = check(
-        // Populate up front: one kernel call instead of a page fault per 4 KiB.
-        sys::mmap(0, scratch_len, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE | sys::MAP_ANON | sys::MAP_POPULATE, -1, 0),
-        b"out of memory",
-    );
-    let img = core::slice::from_raw_parts_mut(scratch as *mut u8, orig_size);
-    let ok = match hdr[15] {
-        METHOD_LZMA => matches!(lzma::decode(comp, props, img), Ok(n) if n == orig_size),
-        #[cfg(feature = "zstd")]
-        METHOD_ZSTD => unzstd(comp, img),
-        _ => false,
+    // Fault the whole compressed payload in at once rather than page by page.
+    sys::madvise(page_down(pay_addr), page_up(pay_addr + pay_len) - page_down(pay_addr), sys::MADV_POPULATE_READ);
+    let pay = core::slice::from_raw_parts(pay_addr as *const u8, pay_len);
+    let hdr = match Header::parse(pay) {
+        Ok(h) => h,
+        Err(m) => die(m.as_bytes()),
     };
-    if !ok {
-        die(b"corrupt payload")
-    }
-    if flags & (FLAG_BCJ_X86 | FLAG_E8) != 0 {
-        bcj::x86_decode(img);
+    if hdr.method != METHOD_LZMA && (cfg!(not(feature = "zstd")) || hdr.method != METHOD_ZSTD) {
+        die(b"unknown compression method")
     }
 
-    let img: &[u8] = img;
-
-    let eh = ehdr(img);
-    let phoff = eh.e_phoff as usize;
-    let phnum = eh.e_phnum as usize;
-    if phnum == 0 || phnum > 512 || phoff.checked_add(phnum * 56).map_or(true, |e| e > img.len()) {
+    let eh = ehdr(hdr.ehdr);
+    let phnum = hdr.phnum;
+    if phnum == 0 || phnum != eh.e_phnum as usize {
         die(b"bad program headers")
     }
     let mut phs = [Phdr { p_type: 0, p_flags: 0, p_offset: 0, p_vaddr: 0, p_filesz: 0, p_memsz: 0, p_align: 0 }; 64];
@@ -300,11 +377,17 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
         die(b"too many program headers")
     }
     for i in 0..phnum {
-        phs[i] = phdr_at(img, phoff + i * 56);
+        phs[i] = phdr_at(hdr.phdrs, i * 56);
+        let ph = &phs[i];
+        if ph.p_type == PT_LOAD
+            && (ph.p_filesz > ph.p_memsz || ph.p_offset.checked_add(ph.p_filesz).map_or(true, |e| e > hdr.orig_size))
+        {
+            die(b"bad PT_LOAD")
+        }
     }
     let phs = &phs[..phnum];
 
-    // Map the program.
+    // Reserve the program's address range.
     let (lo, hi, align) = load_span(phs);
     let bias = if eh.e_type == 3 {
         reserve(hi - lo, align) - lo
@@ -322,28 +405,31 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
         }
         0
     };
-    // One RW anonymous mapping over each segment's pages; copy; protect later
-    // (so two segments sharing a boundary page never clobber each other).
+    // Each segment's pages RW while decoding; final protections afterwards (so
+    // two segments sharing a boundary page never clobber each other).
     for ph in phs.iter().filter(|p| p.p_type == PT_LOAD) {
         let s = page_down(bias + ph.p_vaddr as usize);
         let e = page_up(bias + (ph.p_vaddr + ph.p_memsz) as usize);
-        check(
-            sys::mprotect(s, e - s, sys::PROT_READ | sys::PROT_WRITE),
-            b"mprotect failed",
-        );
-        // Pre-fault the pages we are about to fill (Linux 5.14+; older kernels
-        // return EINVAL and we simply fault them in while copying).
-        let fe = page_up(bias + (ph.p_vaddr + ph.p_filesz) as usize);
-        if fe > s {
-            sys::madvise(s, fe - s, sys::MADV_POPULATE_WRITE);
-        }
-        let off = ph.p_offset as usize;
-        let fsz = ph.p_filesz as usize;
-        if ph.p_filesz > ph.p_memsz || off.checked_add(fsz).map_or(true, |x| x > img.len()) {
-            die(b"bad PT_LOAD")
-        }
-        ptr::copy_nonoverlapping(img.as_ptr().add(off), (bias + ph.p_vaddr as usize) as *mut u8, fsz);
+        check(sys::mprotect(s, e - s, sys::PROT_READ | sys::PROT_WRITE), b"mprotect failed");
     }
+
+    let work = Work { hdr: &hdr, phs, bias, next: AtomicUsize::new(0), failed: AtomicU32::new(0) };
+    decode_parallel(&work);
+    if work.failed.load(Ordering::Acquire) != 0 {
+        die(b"corrupt payload")
+    }
+    // A chunk inside the file ranges of two PT_LOADs (rare: overlapping
+    // segments) was decoded into the first; copy it to the others.
+    for i in 0..hdr.nchunks {
+        let c = hdr.chunk(i);
+        let Some((src, len)) = dest(phs, bias, &c, c.seg as usize) else { continue };
+        for k in (0..phnum).filter(|&k| k != c.seg as usize) {
+            if let Some((dst, _)) = dest(phs, bias, &c, k) {
+                ptr::copy(src as *const u8, dst as *mut u8, len);
+            }
+        }
+    }
+
     let mut prev_end = 0usize;
     let mut prev_prot = 0usize;
     for ph in phs.iter().filter(|p| p.p_type == PT_LOAD) {
@@ -363,6 +449,7 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
     }
 
     // AT_PHDR must point at the program headers in the mapped image.
+    let phoff = eh.e_phoff as usize;
     let mut phdr_addr = 0usize;
     for ph in phs {
         if ph.p_type == PT_PHDR {
@@ -384,24 +471,23 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
             sys::mmap(0, page_up(phnum * 56), sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE | sys::MAP_ANON, -1, 0),
             b"out of memory",
         );
-        ptr::copy_nonoverlapping(img.as_ptr().add(phoff), pg as *mut u8, phnum * 56);
+        ptr::copy_nonoverlapping(hdr.phdrs.as_ptr(), pg as *mut u8, phnum * 56);
         sys::mprotect(pg, page_up(phnum * 56), sys::PROT_READ);
         phdr_addr = pg;
     }
 
     let mut interp = [0u8; 256];
-    let mut has_interp = false;
-    for ph in phs.iter().filter(|p| p.p_type == PT_INTERP) {
-        let (o, f) = (ph.p_offset as usize, ph.p_filesz as usize);
-        if f == 0 || f >= interp.len() || o.checked_add(f).map_or(true, |x| x > img.len()) {
+    let has_interp = !hdr.interp.is_empty();
+    if has_interp {
+        let f = hdr.interp.len();
+        if f >= interp.len() {
             die(b"bad PT_INTERP")
         }
-        interp[..f].copy_from_slice(&img[o..o + f]);
-        interp[f] = 0; // the path is NUL-terminated already; be sure anyway
-        has_interp = true;
+        interp[..f].copy_from_slice(hdr.interp);
     }
     let entry = bias + eh.e_entry as usize;
-    sys::munmap(scratch, scratch_len);
+    // The compressed bytes are dead now: give their pages back.
+    sys::munmap(page_down(pay_addr), page_up(pay_addr + pay_len) - page_down(pay_addr));
 
     let (jump_to, at_base) = if has_interp { load_interp(&interp) } else { (entry, 0) };
 

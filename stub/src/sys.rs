@@ -111,3 +111,66 @@ pub extern "C" fn calloc(_: usize, _: usize) -> *mut u8 {
 #[no_mangle]
 pub extern "C" fn free(_: *mut u8) {}
 }
+
+pub const MADV_HUGEPAGE: usize = 14;
+pub const MADV_POPULATE_READ: usize = 22;
+
+/// Number of CPUs this process may run on (sched_getaffinity), at least 1.
+pub fn cpus() -> usize {
+    let mut mask = [0u64; 16];
+    let r = unsafe { sc6(204, 0, core::mem::size_of_val(&mask), mask.as_mut_ptr() as usize, 0, 0, 0) };
+    if r <= 0 {
+        return 1;
+    }
+    let words = (r as usize / 8).min(mask.len());
+    (mask[..words].iter().map(|w| w.count_ones() as usize).sum::<usize>()).max(1)
+}
+
+/// Ends the calling thread only (SYS_exit, not exit_group).
+pub fn exit_thread() -> ! {
+    unsafe {
+        sc6(60, 0, 0, 0, 0, 0, 0);
+    }
+    loop {}
+}
+
+/// futex(FUTEX_WAIT) on a shared futex: the kernel's CLONE_CHILD_CLEARTID
+/// wake-up is not a private one.
+pub fn futex_wait(addr: *const u32, val: u32) {
+    unsafe {
+        sc6(202, addr as usize, 0, val as usize, 0, 0, 0);
+    }
+}
+
+/// Starts a thread sharing everything with us, running `f(arg)` on the stack
+/// ending at `stack_top`. The kernel zeroes `*ctid` and wakes its futex when the
+/// thread is gone (CLONE_CHILD_CLEARTID): that is how we join it.
+/// Returns the tid, or a negative errno.
+pub unsafe fn spawn(stack_top: usize, ctid: *mut u32, f: unsafe extern "C" fn(usize) -> !, arg: usize) -> isize {
+    const FLAGS: usize = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000;
+    // VM | FS | FILES | SIGHAND | THREAD | SYSVSEM | CHILD_CLEARTID
+    let r: isize;
+    asm!(
+        "syscall",
+        "test rax, rax",
+        "jnz 2f",
+        // Child: fresh stack, nothing to return to.
+        "xor ebp, ebp",
+        "mov rdi, r12",
+        "and rsp, -16",
+        "call r13",
+        "ud2",
+        "2:",
+        inlateout("rax") 56isize => r,
+        in("rdi") FLAGS,
+        in("rsi") stack_top,
+        in("rdx") 0usize,
+        in("r10") ctid,
+        in("r8") 0usize,
+        in("r12") arg,
+        in("r13") f,
+        lateout("rcx") _,
+        lateout("r11") _,
+    );
+    r
+}
