@@ -1,4 +1,6 @@
-//! imgslim pack stub: a tiny in-process ELF loader (x86_64 Linux, no libc).
+//! imgslim pack stub: a tiny in-process ELF loader (x86_64 and aarch64 Linux,
+//! no libc). Built once per architecture; each build loads only programs of
+//! its own architecture (`EM`).
 //!
 //! The packed file is `[ELF headers][this stub's segments][payload segment][footer]`
 //! (payload layout: `payload.rs`). The kernel maps all of it; we then
@@ -18,6 +20,11 @@
 //! The process image stays the packed file, so /proc/self/exe, $ORIGIN, comm,
 //! argv, envp and the rest of auxv are exactly what the kernel gave us.
 //! On any internal failure the stub prints one line and exits 127 (like UPX).
+//!
+//! aarch64 differences: the page size is the kernel's (AT_PAGESZ: 4, 16 or
+//! 64 KiB) rather than a constant, no BCJ filter is ever applied (the packer
+//! sets CF_E8 for x86_64 code only), and the stub is linked lower (see
+//! build.rs) because a 39-bit user address space ends at 512 GiB.
 
 #![no_std]
 #![no_main]
@@ -54,14 +61,37 @@ const PT_PHDR: u32 = 6;
 const PF_X: u32 = 1;
 const PF_W: u32 = 2;
 const PF_R: u32 = 4;
-const PAGE: usize = 4096;
+/// ELF machine this stub loads.
+#[cfg(target_arch = "x86_64")]
+const EM: u16 = 62;
+#[cfg(target_arch = "aarch64")]
+const EM: u16 = 183;
+
+/// Page size: x86_64 is always 4 KiB.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn page() -> usize {
+    4096
+}
+/// aarch64 kernels run with 4, 16 or 64 KiB pages: AT_PAGESZ says which.
+/// Set once in `stub_main` before any thread exists.
+#[cfg(target_arch = "aarch64")]
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(4096);
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+fn page() -> usize {
+    PAGE_SIZE.load(Ordering::Relaxed)
+}
 
 const AT_PHDR: usize = 3;
 const AT_PHENT: usize = 4;
 const AT_PHNUM: usize = 5;
 const AT_BASE: usize = 7;
+#[cfg(target_arch = "aarch64")]
+const AT_PAGESZ: usize = 6;
 const AT_ENTRY: usize = 9;
 
+#[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
     ".globl _start",
     "_start:",
@@ -70,6 +100,21 @@ core::arch::global_asm!(
     "and rsp, -16",
     "call {main}",
     "ud2",
+    main = sym stub_main,
+);
+
+// The kernel starts us with sp at argc (16-byte aligned already on aarch64).
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".globl _start",
+    "_start:",
+    "mov x29, xzr",
+    "mov x30, xzr",
+    "mov x0, sp",
+    "and x1, x0, #-16",
+    "mov sp, x1",
+    "bl {main}",
+    "brk #0",
     main = sym stub_main,
 );
 
@@ -138,10 +183,13 @@ fn ehdr(b: &[u8]) -> Ehdr {
         || b[0..4] != *b"\x7fELF"
         || b[4] != 2
         || b[5] != 1
-        || rd16(b, 18) != 62
+        || rd16(b, 18) != EM
         || rd16(b, 54) != 56
     {
-        die(b"payload is not an x86_64 ELF64")
+        #[cfg(target_arch = "x86_64")]
+        die(b"payload is not an x86_64 ELF64");
+        #[cfg(target_arch = "aarch64")]
+        die(b"payload is not an aarch64 ELF64");
     }
     Ehdr { e_type: rd16(b, 16), e_entry: rd64(b, 24), e_phoff: rd64(b, 32), e_phnum: rd16(b, 56) }
 }
@@ -161,15 +209,15 @@ fn prot(flags: u32) -> usize {
 }
 
 fn page_down(x: usize) -> usize {
-    x & !(PAGE - 1)
+    x & !(page() - 1)
 }
 fn page_up(x: usize) -> usize {
-    (x + PAGE - 1) & !(PAGE - 1)
+    (x + page() - 1) & !(page() - 1)
 }
 
 /// Span [lo, hi) of the PT_LOADs, page-rounded, and the largest alignment.
 fn load_span(ph: &[Phdr]) -> (usize, usize, usize) {
-    let (mut lo, mut hi, mut align) = (usize::MAX, 0usize, PAGE);
+    let (mut lo, mut hi, mut align) = (usize::MAX, 0usize, page());
     for p in ph.iter().filter(|p| p.p_type == PT_LOAD) {
         lo = lo.min(page_down(p.p_vaddr as usize));
         hi = hi.max(page_up((p.p_vaddr + p.p_memsz) as usize));
@@ -342,6 +390,13 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
             die(b"auxv entry missing")
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    if !slot[AT_PAGESZ].is_null() {
+        let ps = *slot[AT_PAGESZ];
+        if ps.is_power_of_two() && ps >= 4096 {
+            PAGE_SIZE.store(ps, Ordering::Relaxed);
+        }
+    }
 
     // Our payload is the last PT_LOAD of our own headers.
     let own = core::slice::from_raw_parts(*slot[AT_PHDR] as *const u8, *slot[AT_PHNUM] * 56);
@@ -438,8 +493,8 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
         let pr = prot(ph.p_flags);
         if s < prev_end {
             // Shared boundary page keeps the union of both protections.
-            sys::mprotect(s, PAGE, pr | prev_prot);
-            s += PAGE;
+            sys::mprotect(s, page(), pr | prev_prot);
+            s += page();
         }
         if e > s {
             check(sys::mprotect(s, e - s, pr), b"mprotect failed");
@@ -498,6 +553,7 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
     *slot[AT_BASE] = at_base;
 
     // Hand over the untouched original stack; rdx = 0 means "no rtld_fini".
+    #[cfg(target_arch = "x86_64")]
     core::arch::asm!(
         // Fixed registers: with `in(reg)` the compiler may pick rdx/rbp, which
         // are cleared here (that bug jumped to address 0).
@@ -508,6 +564,19 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
         "jmp rsi",
         in("rdi") sp,
         in("rsi") jump_to,
+        options(noreturn)
+    );
+    // aarch64: x0 = 0 means "no rtld_fini" (glibc/musl _start pass x0 on to
+    // __libc_start_main); fp and lr cleared so unwinders stop here.
+    #[cfg(target_arch = "aarch64")]
+    core::arch::asm!(
+        "mov sp, x9",
+        "mov x0, xzr",
+        "mov x29, xzr",
+        "mov x30, xzr",
+        "br x10",
+        in("x9") sp,
+        in("x10") jump_to,
         options(noreturn)
     );
 }
@@ -553,7 +622,7 @@ unsafe fn load_interp(path: &[u8]) -> (usize, usize) {
         }
         if ph.p_memsz > ph.p_filesz {
             // .bss: zero the tail of the last file page, then anonymous pages.
-            if ph.p_filesz > 0 && file_end & (PAGE - 1) != 0 {
+            if ph.p_filesz > 0 && file_end & (page() - 1) != 0 {
                 if pr & sys::PROT_WRITE == 0 {
                     die(b"interpreter has .bss in a read-only segment")
                 }
