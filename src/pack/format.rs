@@ -1,21 +1,40 @@
 //! On-disk layout of a packed executable.
 //!
 //! ```text
-//! [Ehdr][Phdrs]                 PT_LOAD R   at STUB_BASE - 64 KiB (so AT_PHDR finds them)
+//! [Ehdr][Phdrs]                 PT_LOAD R   64 KiB below the stub (so AT_PHDR finds them)
 //! [stub segments…]              PT_LOADs    copied from the linked stub, same vaddrs
 //! [payload (stub/src/payload.rs)] PT_LOAD R last PT_LOAD: the stub locates it this way
 //! [footer]                      not mapped; lets `unpack`/`is_packed` work without ELF parsing
 //! PT_GNU_STACK RW               non-executable stack
 //! ```
+//!
+//! e_machine is the stub's (x86_64 or aarch64). aarch64 segments are aligned
+//! to 64 KiB in file and memory so the file loads on 4K, 16K and 64K kernels.
 
 use super::PackError;
 
 pub const FOOTER_MAGIC: [u8; 8] = *b"ISLMPAK1";
 pub const FOOTER_LEN: usize = 64;
-/// Address range the packed file's own segments occupy (stub linked at
-/// 0x6000_0000_0000 by build.rs); programs that need it cannot be packed.
-pub const STUB_REGION: (u64, u64) = (0x5f00_0000_0000, 0x6100_0000_0000);
-const PAGE: u64 = 4096;
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
+
+/// Address range the packed file's own segments occupy (stub linked by
+/// build.rs at 0x6000_0000_0000 on x86_64, 0x8_0000_0000 on aarch64);
+/// ET_EXEC programs that need it cannot be packed.
+pub fn stub_region(machine: u16) -> (u64, u64) {
+    match machine {
+        EM_AARCH64 => (0x7_0000_0000, 0x9_0000_0000),
+        _ => (0x5f00_0000_0000, 0x6100_0000_0000),
+    }
+}
+
+/// Segment alignment of the packed file: the largest page size of the arch.
+fn page_for(machine: u16) -> u64 {
+    match machine {
+        EM_AARCH64 => 0x10000,
+        _ => 4096,
+    }
+}
 
 pub struct Footer {
     pub payload_off: u64,
@@ -107,6 +126,11 @@ pub fn build(stub: &[u8], payload: &[u8], mut footer: Footer) -> Result<Vec<u8>,
     if stub.len() < 64 || stub[0..4] != *b"\x7fELF" || le16(stub, 16) != 2 || le16(stub, 54) != 56 {
         return Err(bad("not a static ELF64 executable"));
     }
+    let machine = le16(stub, 18);
+    if machine != EM_X86_64 && machine != EM_AARCH64 {
+        return Err(bad("unknown e_machine"));
+    }
+    let page = page_for(machine);
     let entry = le64(stub, 24);
     let phoff = le64(stub, 32) as usize;
     let phnum = le16(stub, 56) as usize;
@@ -128,10 +152,11 @@ pub fn build(stub: &[u8], payload: &[u8], mut footer: Footer) -> Result<Vec<u8>,
             _ => {}
         }
     }
-    let lo = loads.iter().map(|p| p.p_vaddr & !(PAGE - 1)).min().ok_or_else(|| bad("no PT_LOAD"))?;
-    let hi = loads.iter().map(|p| (p.p_vaddr + p.p_memsz + PAGE - 1) & !(PAGE - 1)).max().unwrap_or(lo);
-    let hdr_vaddr = lo - 0x10000;
-    let pay_vaddr = hi + 0x10000;
+    let lo = loads.iter().map(|p| p.p_vaddr & !(page - 1)).min().ok_or_else(|| bad("no PT_LOAD"))?;
+    let hi = loads.iter().map(|p| (p.p_vaddr + p.p_memsz + page - 1) & !(page - 1)).max().unwrap_or(lo);
+    // One 64 KiB gap (at least a page on every arch) on either side.
+    let hdr_vaddr = lo - 0x10000.max(page);
+    let pay_vaddr = hi + 0x10000.max(page);
 
     let n_ph = loads.len() + 3;
     let hdr_len = 64 + 56 * n_ph;
@@ -139,13 +164,13 @@ pub fn build(stub: &[u8], payload: &[u8], mut footer: Footer) -> Result<Vec<u8>,
     let mut placed = Vec::new();
     for ph in &loads {
         let cur = out.len() as u64;
-        let pad = (ph.p_vaddr % PAGE + PAGE - cur % PAGE) % PAGE;
+        let pad = (ph.p_vaddr % page + page - cur % page) % page;
         out.resize((cur + pad) as usize, 0);
         let off = out.len() as u64;
         out.extend_from_slice(&stub[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize]);
-        placed.push(Phdr { p_offset: off, p_align: PAGE, ..*ph });
+        placed.push(Phdr { p_offset: off, p_align: page, ..*ph });
     }
-    let pay_off = (out.len() as u64).div_ceil(PAGE) * PAGE;
+    let pay_off = (out.len() as u64).div_ceil(page) * page;
     out.resize(pay_off as usize, 0);
     out.extend_from_slice(payload);
     footer.payload_off = pay_off;
@@ -159,14 +184,14 @@ pub fn build(stub: &[u8], payload: &[u8], mut footer: Footer) -> Result<Vec<u8>,
         p_vaddr: hdr_vaddr,
         p_filesz: hdr_len as u64,
         p_memsz: hdr_len as u64,
-        p_align: PAGE,
+        p_align: page,
     };
     hdr_seg.write(&mut ph);
     for p in &placed {
         p.write(&mut ph);
     }
     let len = payload.len() as u64;
-    Phdr { p_type: PT_LOAD, p_flags: 4, p_offset: pay_off, p_vaddr: pay_vaddr, p_filesz: len, p_memsz: len, p_align: PAGE }
+    Phdr { p_type: PT_LOAD, p_flags: 4, p_offset: pay_off, p_vaddr: pay_vaddr, p_filesz: len, p_memsz: len, p_align: page }
         .write(&mut ph);
     Phdr { p_type: PT_GNU_STACK, p_flags: 6, p_offset: 0, p_vaddr: 0, p_filesz: 0, p_memsz: 0, p_align: 16 }
         .write(&mut ph);
@@ -175,7 +200,7 @@ pub fn build(stub: &[u8], payload: &[u8], mut footer: Footer) -> Result<Vec<u8>,
     eh.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");
     eh.extend_from_slice(&[0u8; 8]);
     eh.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    eh.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    eh.extend_from_slice(&machine.to_le_bytes()); // the stub's: EM_X86_64 or EM_AARCH64
     eh.extend_from_slice(&1u32.to_le_bytes());
     eh.extend_from_slice(&entry.to_le_bytes());
     eh.extend_from_slice(&64u64.to_le_bytes()); // e_phoff

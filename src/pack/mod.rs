@@ -1,7 +1,8 @@
-//! UPX-style packing of x86_64 Linux executables.
+//! UPX-style packing of x86_64 and aarch64 Linux executables.
 //!
 //! A packed file is a tiny static loader (`stub/`, no libc) plus the original
-//! ELF compressed with LZMA1 (default) or zstd, after an x86 BCJ filter. At exec time the stub
+//! ELF compressed with LZMA1 (default) or zstd, after an x86 BCJ filter on
+//! x86_64 code (aarch64 payloads are not filtered). At exec time the stub
 //! decompresses the original and maps it *in place* (it is its own mini ELF
 //! loader), so the process image stays the packed file: `/proc/self/exe`,
 //! `$ORIGIN`, argv, envp and auxv behave as if the original had been exec'd.
@@ -11,6 +12,12 @@
 //! too: every `pack` decodes its output with exactly that code and compares it to
 //! the input before returning, so a payload the stub cannot decode is never
 //! written. `unpack` restores the original byte for byte (SHA-256 checked).
+//!
+//! The stub is built per architecture by build.rs: x86_64 always; aarch64
+//! where rust-std for aarch64-unknown-linux-gnu is installed (its zstd variant
+//! also needs aarch64-linux-gnu-gcc). A missing aarch64 stub makes aarch64
+//! programs "unsupported" with the reason build.rs recorded; unpack is
+//! arch-independent.
 
 pub mod cli;
 mod tree;
@@ -26,13 +33,44 @@ mod payload;
 
 use std::fmt;
 
-use format::{le16, le32, le64, Footer, Phdr, PT_GNU_STACK, PT_LOAD};
+use format::{le16, le32, le64, Footer, Phdr, EM_AARCH64, EM_X86_64, PT_GNU_STACK, PT_LOAD};
 use sha2::{Digest, Sha256};
 
 /// The linked loader stubs (built by build.rs from `stub/`): LZMA-only (~25 KiB)
 /// and LZMA+zstd (~170 KiB, the zstd decoder is C libzstd's).
 static STUB_LZMA: &[u8] = include_bytes!(env!("IMGSLIM_STUB_LZMA"));
 static STUB_ZSTD: &[u8] = include_bytes!(env!("IMGSLIM_STUB_ZSTD"));
+/// The aarch64 stubs: empty when build.rs could not build them (the `_WHY`
+/// variable then says why).
+static STUB_A64_LZMA: &[u8] = include_bytes!(env!("IMGSLIM_STUB_A64_LZMA"));
+static STUB_A64_ZSTD: &[u8] = include_bytes!(env!("IMGSLIM_STUB_A64_ZSTD"));
+const STUB_A64_LZMA_WHY: &str = env!("IMGSLIM_STUB_A64_LZMA_WHY");
+const STUB_A64_ZSTD_WHY: &str = env!("IMGSLIM_STUB_A64_ZSTD_WHY");
+
+/// The stub for programs of ELF machine `machine` using `method` (Lzma or
+/// Zstd), or why there is none in this build.
+fn stub_for(machine: u16, method: Method) -> Result<&'static [u8], String> {
+    let (stub, why) = match (machine, method) {
+        (EM_X86_64, Method::Zstd) => (STUB_ZSTD, ""),
+        (EM_X86_64, _) => (STUB_LZMA, ""),
+        (EM_AARCH64, Method::Zstd) => (STUB_A64_ZSTD, STUB_A64_ZSTD_WHY),
+        (EM_AARCH64, _) => (STUB_A64_LZMA, STUB_A64_LZMA_WHY),
+        (m, _) => return Err(format!("no stub for e_machine {m}")),
+    };
+    if stub.is_empty() {
+        return Err(if why.is_empty() { format!("no {method} stub for e_machine {machine} in this build") } else { why.into() });
+    }
+    Ok(stub)
+}
+
+/// Whether this build can pack programs for `machine` (62 = x86_64, 183 =
+/// aarch64) with `method`; Err gives the reason (e.g. the stub was not built).
+pub fn supports(machine: u16, method: Method) -> Result<(), String> {
+    match method {
+        Method::Auto => stub_for(machine, Method::Lzma).map(|_| ()),
+        m => stub_for(machine, m).map(|_| ()),
+    }
+}
 
 /// Compression method of the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -132,7 +170,7 @@ impl fmt::Display for SkipReason {
             SkipReason::FileCaps => write!(f, "has file capabilities (security.capability)"),
             SkipReason::TooSmall { size, min } => write!(f, "too small ({} < {} threshold)", human(*size), human(*min)),
             SkipReason::NotExecutable(w) => write!(f, "not an executable: {w}"),
-            SkipReason::UnsupportedArch(a) => write!(f, "unsupported architecture: {a} (only x86_64 ELF64)"),
+            SkipReason::UnsupportedArch(a) => write!(f, "unsupported architecture: {a} (only x86_64 and aarch64 ELF64)"),
             SkipReason::Unsupported(w) => write!(f, "unsupported: {w}"),
             SkipReason::GainTooSmall { original, packed, min_gain_percent } => write!(
                 f,
@@ -257,8 +295,12 @@ fn inspect(b: &[u8]) -> Result<(), SkipReason> {
         return Err(SkipReason::UnsupportedArch("big-endian ELF".into()));
     }
     let machine = le16(b, 18);
-    if machine != 62 {
+    if machine != EM_X86_64 && machine != EM_AARCH64 {
         return Err(SkipReason::UnsupportedArch(format!("e_machine {machine}")));
+    }
+    // aarch64 only if build.rs could build its stub.
+    if let Err(why) = stub_for(machine, Method::Lzma) {
+        return Err(SkipReason::Unsupported(why));
     }
     let e_type = le16(b, 16);
     match e_type {
@@ -348,7 +390,7 @@ fn inspect(b: &[u8]) -> Result<(), SkipReason> {
                 "shared library or loader (ET_DYN without DF_1_PIE)".into()
             }));
         }
-    } else if hi > format::STUB_REGION.0 && lo < format::STUB_REGION.1 {
+    } else if hi > format::stub_region(machine).0 && lo < format::stub_region(machine).1 {
         return unsup("fixed load addresses overlap the loader stub's region");
     }
     Ok(())
@@ -398,13 +440,14 @@ struct Piece {
     len: usize,
     /// Program header index of a PT_LOAD whose file range holds the piece.
     seg: Option<usize>,
-    /// Inside an executable segment: worth the x86 BCJ filter.
+    /// x86_64 code (inside an executable segment): worth the x86 BCJ filter.
     code: bool,
 }
 
 /// Cuts `[0, len)` at every PT_LOAD file boundary, then splits what segments
-/// map into pieces of at most [`MAX_RUNTIME_CHUNK`] (see there).
-fn plan_pieces(len: usize, phs: &[Phdr]) -> Vec<Piece> {
+/// map into pieces of at most [`MAX_RUNTIME_CHUNK`] (see there). `x86`: the
+/// program is x86_64, so its executable segments get the BCJ filter.
+fn plan_pieces(len: usize, phs: &[Phdr], x86: bool) -> Vec<Piece> {
     let loads: Vec<(usize, &Phdr)> =
         phs.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD && p.p_filesz > 0).collect();
     let mut cuts = vec![0, len];
@@ -419,7 +462,7 @@ fn plan_pieces(len: usize, phs: &[Phdr]) -> Vec<Piece> {
         let (a, b) = (w[0], w[1]);
         let inside = |p: &Phdr| p.p_offset as usize <= a && b <= (p.p_offset + p.p_filesz) as usize;
         let seg = loads.iter().find(|(_, p)| inside(p)).map(|(i, _)| *i);
-        let code = loads.iter().any(|(_, p)| inside(p) && p.p_flags & 1 != 0);
+        let code = x86 && loads.iter().any(|(_, p)| inside(p) && p.p_flags & 1 != 0);
         let mut n = if seg.is_some() { (b - a).div_ceil(MAX_RUNTIME_CHUNK) } else { (b - a).div_ceil(MAX_COLD_CHUNK) };
         if seg.is_some() && n > 1 && n % 2 == 1 {
             n += 1;
@@ -456,16 +499,21 @@ pub fn pack(bytes: &[u8], opts: &PackOptions) -> Result<Vec<u8>, PackError> {
         .map(|p| &bytes[p.p_offset as usize..(p.p_offset + p.p_filesz) as usize])
         .unwrap_or(&[]);
     let (lc, lp, pb) = (3u32, 0u32, 2u32);
-    let pieces = plan_pieces(bytes.len(), &phs);
+    let machine = le16(bytes, 18);
+    let pieces = plan_pieces(bytes.len(), &phs, machine == EM_X86_64);
     let mapped: u64 = pieces.iter().filter(|p| p.seg.is_some()).map(|p| p.len as u64).sum();
     let chosen = match opts.method {
         Method::Auto if mapped <= AUTO_LZMA_MAX => Method::Lzma,
+        // Without a zstd stub for this arch (aarch64 built without a C cross
+        // compiler), LZMA: slower start-up, but it runs.
+        Method::Auto if stub_for(machine, Method::Zstd).is_err() => Method::Lzma,
         Method::Auto => Method::Zstd,
         m => m,
     };
-    let (method, stub) = match chosen {
-        Method::Zstd => (payload::METHOD_ZSTD, STUB_ZSTD),
-        _ => (payload::METHOD_LZMA, STUB_LZMA),
+    let stub = stub_for(machine, chosen).map_err(PackError::Unsupported)?;
+    let method = match chosen {
+        Method::Zstd => payload::METHOD_ZSTD,
+        _ => payload::METHOD_LZMA,
     };
 
     let streams: Vec<Vec<u8>> = pieces
@@ -670,7 +718,7 @@ mod tests {
         // a 30 MiB segment that must be cut into an even number of pieces.
         let phs = [load(0, 5000, 5), load(4000, 3000, 6), load(10_000, 30 << 20, 5)];
         let len = 10_000 + (30 << 20) + 777;
-        let p = plan_pieces(len, &phs);
+        let p = plan_pieces(len, &phs, true);
         let mut at = 0;
         for pc in &p {
             assert_eq!(pc.off, at, "pieces must tile the file");
@@ -690,6 +738,10 @@ mod tests {
         let big: Vec<_> = p.iter().filter(|pc| pc.seg == Some(2)).collect();
         assert_eq!(big.len(), 4, "30 MiB: 3 pieces of <= 12 MiB, rounded up to an even count");
         assert!(big.iter().all(|pc| pc.code));
+        // aarch64 (or any non-x86 program): same cuts, never the x86 filter.
+        let q = plan_pieces(len, &phs, false);
+        assert_eq!(q.iter().map(|pc| (pc.off, pc.len, pc.seg)).collect::<Vec<_>>(), p.iter().map(|pc| (pc.off, pc.len, pc.seg)).collect::<Vec<_>>());
+        assert!(q.iter().all(|pc| !pc.code));
         assert_eq!(p.last().map(|pc| (pc.seg, pc.len)), Some((None, 777)), "trailing bytes are cold");
     }
 
