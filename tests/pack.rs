@@ -582,3 +582,238 @@ fn cli_pack_and_unpack() {
     assert!(err.unwrap_err().to_string().contains("already packed"));
     assert!(!so_out.exists());
 }
+
+// ---------------------------------------------------------------------------
+// aarch64: probe.c cross-compiled with aarch64-linux-gnu-gcc, packed with the
+// aarch64 stub and run (original and packed) under qemu-aarch64-static. qemu
+// emulates /proc/self/exe, comm, AT_SYSINFO_EHDR and adds its own thread, so
+// the packed run is compared with the original run rather than with absolute
+// values wherever qemu differs from a kernel.
+
+const QEMU_A64: &str = "qemu-aarch64-static";
+const CC_A64: &str = "aarch64-linux-gnu-gcc";
+/// Where libc6-dev-arm64-cross puts the aarch64 ld.so and libc (qemu -L).
+const A64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
+const EM_AARCH64: u16 = 183;
+
+/// The aarch64 stub is built (else skip, or fail under CI=true) and the cross
+/// tools are installed.
+fn a64_ready() -> bool {
+    if let Err(why) = pack::supports(EM_AARCH64, Method::Lzma) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("aarch64 packing is required under CI=true: {why}");
+        }
+        eprintln!("SKIP: {why}");
+        return false;
+    }
+    have(QEMU_A64) && have(CC_A64)
+}
+
+/// Methods the aarch64 stub supports in this build (zstd needs the cross gcc
+/// at build time; under CI=true it must be there).
+fn a64_methods() -> Vec<Method> {
+    let mut m = vec![Method::Lzma];
+    match pack::supports(EM_AARCH64, Method::Zstd) {
+        Ok(()) => m.push(Method::Zstd),
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => panic!("aarch64 zstd stub required under CI=true: {why}"),
+        Err(why) => eprintln!("SKIP zstd: {why}"),
+    }
+    m
+}
+
+fn run_a64(exe: &Path, args: &[&str]) -> Output {
+    Command::new(QEMU_A64)
+        .arg("-L")
+        .arg(A64_SYSROOT)
+        .arg(exe)
+        .args(args)
+        .env_clear()
+        .env("PROBE_VAR", "häßlich value=with spaces")
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(exe.parent().unwrap())
+        .output()
+        .expect("spawn qemu")
+}
+
+/// The packed file's own segments must load on 4K, 16K and 64K page kernels.
+fn assert_a64_layout(packed: &[u8]) {
+    assert_eq!(u16::from_le_bytes([packed[18], packed[19]]), EM_AARCH64);
+    let phoff = u64::from_le_bytes(packed[32..40].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes([packed[56], packed[57]]) as usize;
+    let mut loads = 0;
+    for i in 0..phnum {
+        let o = phoff + i * 56;
+        let f = |k: usize| u64::from_le_bytes(packed[o + k..o + k + 8].try_into().unwrap());
+        if u32::from_le_bytes(packed[o..o + 4].try_into().unwrap()) == 1 {
+            loads += 1;
+            assert_eq!(f(8) % 0x10000, f(16) % 0x10000, "PT_LOAD {i}: offset and vaddr differ modulo 64 KiB");
+            assert_eq!(f(48), 0x10000, "PT_LOAD {i}: p_align");
+            assert!(f(16) + f(40) < 1 << 36, "PT_LOAD {i} beyond a 36-bit address space");
+        }
+    }
+    assert!(loads >= 3);
+}
+
+/// Builds probe.c for aarch64 with `flags`, then for each method packs it and
+/// compares the packed run with the original one under qemu.
+fn a64_battery(flags: &[&str], dynamic: bool) {
+    if !a64_ready() {
+        return;
+    }
+    for method in a64_methods() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("probe");
+        sh(Command::new(CC_A64).args(["-O1", "-o"]).arg(&exe).arg(PROBE_C).args(flags));
+        let scenarios: [&[&str]; 4] = [&["plain", "arg with space", ""], &["exit", "42"], &["kill", "10"], &["reexec", "again"]];
+        let before: Vec<Output> = scenarios.iter().map(|a| run_a64(&exe, a)).collect();
+        let orig = pack_in_place(&exe, method);
+        let packed = fs::read(&exe).unwrap();
+        assert_a64_layout(&packed);
+        assert_eq!(pack::layout(&packed).map(|l| l.method), Some(method));
+        assert_eq!(unpack(&packed).unwrap(), orig);
+        for (args, b) in scenarios.iter().zip(&before) {
+            let a = run_a64(&exe, args);
+            assert_eq!(text(&a), text(b), "{method} {flags:?}: stdout differs for {args:?}; stderr: {}", String::from_utf8_lossy(&a.stderr));
+            assert_eq!(a.status.code(), b.status.code(), "{method} {flags:?}: exit code differs for {args:?}");
+            assert_eq!(a.status.signal(), b.status.signal(), "{method} {flags:?}: signal differs for {args:?}");
+        }
+        // The facts qemu reports like a kernel must really be there.
+        let first = text(&before[0]);
+        let path = exe.to_str().unwrap();
+        for want in [
+            format!("argv[0]={path}\n"),
+            "argv[2]=arg with space\n".into(),
+            "argv[3]=\n".into(),
+            "PROBE_VAR=häßlich value=with spaces\n".into(),
+            "envc=2\n".into(),
+            format!("exe={path}\n"),
+            format!("execfn={path}\n"),
+            "entry_is_start=1\n".into(),
+            "phdr_covers_main=1\n".into(),
+            format!("base_set={}\n", dynamic as u8),
+            "malloc_ok=1\n".into(),
+        ] {
+            assert!(first.contains(&want), "expected {want:?} in:\n{first}");
+        }
+        // qemu-user has one thread of its own; the stub's helpers must be gone.
+        assert!(first.contains("threads=1\n") || first.contains("threads=2\n"), "{first}");
+        assert_eq!(before[1].status.code(), Some(42));
+        assert_eq!(before[2].status.signal(), Some(10));
+    }
+}
+
+#[test]
+fn aarch64_glibc_static() {
+    a64_battery(&["-static"], false);
+}
+
+#[test]
+fn aarch64_glibc_static_pie() {
+    a64_battery(&["-static-pie", "-fPIE"], false);
+}
+
+#[test]
+fn aarch64_glibc_pie_dynamic() {
+    a64_battery(&["-fPIE", "-pie"], true);
+}
+
+/// aarch64 programs are never BCJ-filtered and Auto/Zstd follow the stubs
+/// that exist; x86_64 packing is unaffected by the aarch64 stub's absence.
+#[test]
+fn aarch64_pack_rules() {
+    if !have(CC_A64) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("probe");
+    sh(Command::new(CC_A64).args(["-O1", "-static", "-o"]).arg(&exe).arg(PROBE_C));
+    let orig = fs::read(&exe).unwrap();
+    match pack::supports(EM_AARCH64, Method::Lzma) {
+        Err(why) => {
+            let e = pack::pack(&orig, &opts()).unwrap_err().to_string();
+            assert!(e.contains(&why), "{e}");
+            return;
+        }
+        Ok(()) => {}
+    }
+    let auto = pack::pack(&orig, &opts()).unwrap();
+    assert_eq!(pack::layout(&auto).map(|l| l.method), Some(Method::Lzma));
+    match pack::supports(EM_AARCH64, Method::Zstd) {
+        Ok(()) => assert!(pack::pack(&orig, &PackOptions { method: Method::Zstd, ..opts() }).is_ok()),
+        Err(why) => {
+            let e = pack::pack(&orig, &PackOptions { method: Method::Zstd, ..opts() }).unwrap_err();
+            assert!(matches!(e, pack::PackError::Unsupported(_)) && e.to_string().contains(&why), "{e}");
+        }
+    }
+    assert!(matches!(assess(&orig, 0o755, false, &PackOptions::default()), Decision::Pack(_)));
+}
+
+/// Segments big enough to be cut into several chunks: the aarch64 stub's
+/// helper threads (raw clone) decode them, with all CPUs and with one.
+#[test]
+fn aarch64_large_segments_parallel_decode() {
+    if !a64_ready() || !have("taskset") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.c");
+    let (n_ro, n_rw) = (24 << 20, 16 << 20);
+    let c = format!(
+        r#"#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#define NRO {n_ro}
+#define NRW {n_rw}
+extern const unsigned char ro[NRO];
+extern unsigned char rw[NRW];
+__asm__(".section .rodata\n.globl ro\n.balign 64\nro: .incbin \"ro.bin\"\n"
+        ".data\n.globl rw\n.balign 64\nrw: .incbin \"rw.bin\"\n.text\n");
+int main(void) {{
+    unsigned long h = 1469598103934665603ul;
+    for (long i = 0; i < NRO; i++) h = (h ^ ro[i]) * 1099511628211ul;
+    for (long i = 0; i < NRW; i++) h = (h ^ rw[i]) * 1099511628211ul;
+    printf("hash=%016lx\n", h);
+    return 0;
+}}
+"#
+    );
+    fs::write(&src, c).unwrap();
+    let gen = |n: usize, seed: u32| -> Vec<u8> {
+        (0..n as u32 / 4).flat_map(|i| (i.wrapping_mul(seed) >> 7 ^ i).to_le_bytes()).collect()
+    };
+    fs::write(dir.path().join("ro.bin"), gen(n_ro, 2_654_435_761)).unwrap();
+    fs::write(dir.path().join("rw.bin"), gen(n_rw, 40_503)).unwrap();
+    for (name, flags) in [("big-static", &["-static"][..]), ("big-pie", &["-fPIE", "-pie"][..])] {
+        let exe = dir.path().join(name);
+        sh(Command::new(CC_A64).args(["-O1", "-o"]).arg(&exe).arg(&src).args(flags).current_dir(dir.path()));
+        let want = run_a64(&exe, &[]);
+        assert!(want.status.success() && text(&want).starts_with("hash="), "{want:?}");
+        let orig = fs::read(&exe).unwrap();
+        for method in a64_methods() {
+            let packed = pack::pack(&orig, &PackOptions { method, level: 0, ..opts() }).unwrap();
+            assert_a64_layout(&packed);
+            let l = pack::layout(&packed).unwrap();
+            assert!(l.runtime_chunks >= 4, "{name}: expected the 24 and 16 MiB segments cut in pieces: {l:?}");
+            let pexe = dir.path().join(format!("{name}.{method}"));
+            fs::write(&pexe, &packed).unwrap();
+            fs::set_permissions(&pexe, fs::Permissions::from_mode(0o755)).unwrap();
+            let all = run_a64(&pexe, &[]);
+            let one = Command::new("taskset")
+                .args(["-c", "0", QEMU_A64, "-L", A64_SYSROOT])
+                .arg(&pexe)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            for got in [&all, &one] {
+                assert!(got.status.success(), "{name} {method}: {}", String::from_utf8_lossy(&got.stderr));
+                assert_eq!(text(got), text(&want), "{name} {method}: packed program saw different bytes");
+            }
+        }
+        if name == "big-static" {
+            // Auto: 40 MiB mapped is beyond LZMA's budget: zstd if built, else LZMA.
+            let auto = pack::pack(&orig, &PackOptions { method: Method::Auto, level: 0, ..opts() }).unwrap();
+            let want_m = if pack::supports(EM_AARCH64, Method::Zstd).is_ok() { Method::Zstd } else { Method::Lzma };
+            assert_eq!(pack::layout(&auto).map(|l| l.method), Some(want_m));
+        }
+    }
+}
