@@ -4,8 +4,9 @@
 //! always build. aarch64 is built where a toolchain is available:
 //!  - LZMA stub: needs rust-std for aarch64-unknown-linux-gnu; linked with
 //!    rustc's bundled rust-lld, so no cross gcc is needed;
-//!  - zstd stub: additionally needs a C cross compiler (aarch64-linux-gnu-gcc)
-//!    for zstd-sys's libzstd.
+//!  - zstd stub: additionally needs a C cross compiler for zstd-sys's libzstd:
+//!    `CC_aarch64_unknown_linux_gnu` (and `AR_…`) if set, else
+//!    aarch64-linux-gnu-gcc from PATH.
 //!
 //! A stub that is not built is exported as an empty file, with the reason in
 //! `IMGSLIM_STUB_A64_{LZMA,ZSTD}_WHY`; the packer then refuses aarch64 (or
@@ -95,18 +96,23 @@ fn main() {
         .map_err(|e| format!("aarch64 stub not built: {e}"));
     let lzma_ok = lzma.is_ok();
     export("IMGSLIM_STUB_A64_LZMA", lzma);
+    // The C cross compiler: the cc crate's own variables if set, else the
+    // Debian/Ubuntu one (gcc-aarch64-linux-gnu) if on PATH.
+    println!("cargo:rerun-if-env-changed=CC_aarch64_unknown_linux_gnu");
+    println!("cargo:rerun-if-env-changed=AR_aarch64_unknown_linux_gnu");
+    let cc = env::var_os("CC_aarch64_unknown_linux_gnu")
+        .or_else(|| on_path("aarch64-linux-gnu-gcc").then(|| "aarch64-linux-gnu-gcc".into()));
     let zstd = if !lzma_ok {
         Err("aarch64 zstd stub not built: the aarch64 LZMA stub failed".to_string())
-    } else if !on_path("aarch64-linux-gnu-gcc") {
-        Err("aarch64 zstd stub not built: no C cross compiler (aarch64-linux-gnu-gcc) for libzstd".to_string())
-    } else {
-        let ar = if on_path("aarch64-linux-gnu-ar") { "aarch64-linux-gnu-ar" } else { "aarch64-linux-gnu-gcc-ar" };
-        let cc_env: [(&str, OsString); 2] = [
-            ("CC_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-gcc".into()),
-            ("AR_aarch64_unknown_linux_gnu", ar.into()),
-        ];
+    } else if let Some(cc) = cc {
+        let ar = env::var_os("AR_aarch64_unknown_linux_gnu").unwrap_or_else(|| {
+            if on_path("aarch64-linux-gnu-ar") { "aarch64-linux-gnu-ar" } else { "aarch64-linux-gnu-gcc-ar" }.into()
+        });
+        let cc_env: [(&str, OsString); 2] = [("CC_aarch64_unknown_linux_gnu", cc), ("AR_aarch64_unknown_linux_gnu", ar)];
         build_stub(&cargo, &root, &out, A64, "zstd", &a64, &cc_env)
             .map_err(|e| format!("aarch64 zstd stub not built: {e}"))
+    } else {
+        Err("aarch64 zstd stub not built: no C cross compiler (aarch64-linux-gnu-gcc) for libzstd".to_string())
     };
     export("IMGSLIM_STUB_A64_ZSTD", zstd);
 }
@@ -148,8 +154,10 @@ fn build_stub(
     let o = cmd.output().map_err(|e| format!("failed to run cargo for stub/: {e}"))?;
     if !o.status.success() {
         let err = String::from_utf8_lossy(&o.stderr);
-        let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = tail[tail.len().saturating_sub(6)..].join(" | ");
+        // The error lines (cargo/cc-rs/linker), else the last few.
+        let lines: Vec<&str> = err.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let errs: Vec<&str> = lines.iter().copied().filter(|l| l.contains("error")).take(3).collect();
+        let tail = if errs.is_empty() { lines[lines.len().saturating_sub(3)..].join(" | ") } else { errs.join(" | ") };
         return Err(format!("cargo build --target {target} --features '{features}' failed: {tail}"));
     }
     Ok(tdir.join(target).join("release").join("imgslim-stub"))
