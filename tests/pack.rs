@@ -789,7 +789,13 @@ int main(void) {{
         let want = run_a64(&exe, &[]);
         assert!(want.status.success() && text(&want).starts_with("hash="), "{want:?}");
         let orig = fs::read(&exe).unwrap();
-        for method in a64_methods() {
+        // Both stubs on the static program; the PIE with the fastest one only
+        // (LZMA decoding under qemu is slow).
+        let mut methods = a64_methods();
+        if name == "big-pie" {
+            methods.drain(..methods.len() - 1);
+        }
+        for method in methods {
             let packed = pack::pack(&orig, &PackOptions { method, level: 0, ..opts() }).unwrap();
             assert_a64_layout(&packed);
             let l = pack::layout(&packed).unwrap();
