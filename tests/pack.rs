@@ -584,7 +584,9 @@ fn cli_pack_and_unpack() {
 }
 
 // ---------------------------------------------------------------------------
-// aarch64: probe.c cross-compiled with aarch64-linux-gnu-gcc, packed with the
+// aarch64: probe.c cross-compiled with aarch64-linux-gnu-gcc (static, static-pie,
+// dynamic PIE and non-PIE; the dynamic ones load /lib/ld-linux-aarch64.so.1
+// through qemu's -L sysroot, which also applies to the stub's openat), packed with the
 // aarch64 stub and run (original and packed) under qemu-aarch64-static. qemu
 // emulates /proc/self/exe, comm, AT_SYSINFO_EHDR and adds its own thread, so
 // the packed run is compared with the original run rather than with absolute
@@ -715,6 +717,11 @@ fn aarch64_glibc_static_pie() {
 #[test]
 fn aarch64_glibc_pie_dynamic() {
     a64_battery(&["-fPIE", "-pie"], true);
+}
+
+#[test]
+fn aarch64_glibc_non_pie_dynamic() {
+    a64_battery(&["-fno-PIE", "-no-pie"], true);
 }
 
 /// aarch64 programs are never BCJ-filtered and Auto/Zstd follow the stubs
