@@ -108,11 +108,17 @@ for n in "${NAMES[@]}"; do
 done
 
 echo
-echo "startup: median wall ms of \`BIN --version\` ($RUNS runs), max RSS KiB"
-printf '%-13s %8s %8s %8s %8s %8s | %8s %8s %8s\n' binary orig_ms lzma_ms +lzma zstd_ms +zstd orig_rss lzma_rss zstd_rss
+echo "startup: median wall ms of \`BIN --version\` ($RUNS runs; 1cpu = under taskset -c 0, so the"
+echo "stub decodes on one thread), max RSS KiB. auto = the method \`--method auto\` (the default) picks."
+printf '%-13s %-5s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s\n' binary auto orig_ms lzma_ms +lzma zstd_ms +zstd \
+    orig_1cpu zstd_1cpu +zstd_1cpu lzma_1cpu orig_rss lzma_rss zstd_rss
 for n in "${NAMES[@]}"; do
+    auto=$(pack_cmd -f "$W/orig/$n" -o "$W/auto-$n" 2>&1 | sed -n 's/.*(\(lzma\|zstd\)).*/\1/p')
     a=$(median_ms "$W/orig/$n" --version); b=$(median_ms "$W/lzma/$n" --version); c=$(median_ms "$W/zstd/$n" --version)
+    a1=$(median_ms taskset -c 0 "$W/orig/$n" --version); c1=$(median_ms taskset -c 0 "$W/zstd/$n" --version)
+    b1=$(median_ms taskset -c 0 "$W/lzma/$n" --version)
     ra=$(maxrss_kb "$W/orig/$n" --version); rb=$(maxrss_kb "$W/lzma/$n" --version); rc=$(maxrss_kb "$W/zstd/$n" --version)
-    printf '%-13s %8s %8s %8s %8s %8s | %8s %8s %8s\n' "$n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.1f", b-a}')" \
-        "$c" "$(awk -v a="$a" -v b="$c" 'BEGIN{printf "%.1f", b-a}')" "$ra" "$rb" "$rc"
+    d() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+    printf '%-13s %-5s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s\n' "$n" "$auto" "$a" "$b" "$(d "$a" "$b")" \
+        "$c" "$(d "$a" "$c")" "$a1" "$c1" "$(d "$a1" "$c1")" "$b1" "$ra" "$rb" "$rc"
 done
