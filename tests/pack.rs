@@ -356,20 +356,12 @@ fn rust_binary() {
     assert_eq!(out[2].status.code(), Some(101));
 }
 
-/// A program whose segments are large enough to be cut into several chunks
-/// (decoded on several threads): every byte of its 40 MB of data and code must
-/// arrive, with one CPU or all of them, and no helper thread may survive.
-#[test]
-fn large_segments_parallel_decode() {
-    if !have("gcc") || !have("taskset") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("big.c");
-    // 24 MiB of pseudo-random rodata (incompressible enough to stay big) and
-    // 16 MiB of initialised .data; the program checksums both.
-    let n_ro = 24 << 20;
-    let n_rw = 16 << 20;
+/// Writes big.c (and the ro.bin/rw.bin it includes) into `dir`: a program
+/// with 24 MiB of rodata and 16 MiB of initialised .data that prints a hash of
+/// every byte and its thread count. Segments that big are cut into several
+/// chunks, which the stub decodes on several threads.
+fn write_big_program(dir: &Path) -> PathBuf {
+    let (n_ro, n_rw) = (24 << 20, 16 << 20);
     // The bytes come in through .incbin (compiling C initialisers this big
     // takes minutes); counters so they compress quickly but not to nothing.
     let c = format!(
@@ -394,12 +386,26 @@ int main(void) {{
 }}
 "#
     );
+    let src = dir.join("big.c");
     fs::write(&src, c).unwrap();
     let gen = |n: usize, seed: u32| -> Vec<u8> {
         (0..n as u32 / 4).flat_map(|i| (i.wrapping_mul(seed) >> 7 ^ i).to_le_bytes()).collect()
     };
-    fs::write(dir.path().join("ro.bin"), gen(n_ro, 2_654_435_761)).unwrap();
-    fs::write(dir.path().join("rw.bin"), gen(n_rw, 40_503)).unwrap();
+    fs::write(dir.join("ro.bin"), gen(n_ro, 2_654_435_761)).unwrap();
+    fs::write(dir.join("rw.bin"), gen(n_rw, 40_503)).unwrap();
+    src
+}
+
+/// A program whose segments are large enough to be cut into several chunks
+/// (decoded on several threads): every byte of its 40 MB of data and code must
+/// arrive, with one CPU or all of them, and no helper thread may survive.
+#[test]
+fn large_segments_parallel_decode() {
+    if !have("gcc") || !have("taskset") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_big_program(dir.path());
     for (name, flags) in [("big-pie", &["-fPIE", "-pie"][..]), ("big-static", &["-static"][..])] {
         let exe = dir.path().join(name);
         sh(Command::new("gcc").args(["-O1", "-o"]).arg(&exe).arg(&src).args(flags).current_dir(dir.path()));
@@ -763,33 +769,7 @@ fn aarch64_large_segments_parallel_decode() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("big.c");
-    let (n_ro, n_rw) = (24 << 20, 16 << 20);
-    let c = format!(
-        r#"#include <stdio.h>
-#include <string.h>
-#include <stdlib.h>
-#define NRO {n_ro}
-#define NRW {n_rw}
-extern const unsigned char ro[NRO];
-extern unsigned char rw[NRW];
-__asm__(".section .rodata\n.globl ro\n.balign 64\nro: .incbin \"ro.bin\"\n"
-        ".data\n.globl rw\n.balign 64\nrw: .incbin \"rw.bin\"\n.text\n");
-int main(void) {{
-    unsigned long h = 1469598103934665603ul;
-    for (long i = 0; i < NRO; i++) h = (h ^ ro[i]) * 1099511628211ul;
-    for (long i = 0; i < NRW; i++) h = (h ^ rw[i]) * 1099511628211ul;
-    printf("hash=%016lx\n", h);
-    return 0;
-}}
-"#
-    );
-    fs::write(&src, c).unwrap();
-    let gen = |n: usize, seed: u32| -> Vec<u8> {
-        (0..n as u32 / 4).flat_map(|i| (i.wrapping_mul(seed) >> 7 ^ i).to_le_bytes()).collect()
-    };
-    fs::write(dir.path().join("ro.bin"), gen(n_ro, 2_654_435_761)).unwrap();
-    fs::write(dir.path().join("rw.bin"), gen(n_rw, 40_503)).unwrap();
+    let src = write_big_program(dir.path());
     for (name, flags) in [("big-static", &["-static"][..]), ("big-pie", &["-fPIE", "-pie"][..])] {
         let exe = dir.path().join(name);
         sh(Command::new(CC_A64).args(["-O1", "-o"]).arg(&exe).arg(&src).args(flags).current_dir(dir.path()));
