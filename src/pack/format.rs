@@ -11,6 +11,7 @@
 //! e_machine is the stub's (x86_64 or aarch64). aarch64 segments are aligned
 //! to 64 KiB in file and memory so the file loads on 4K, 16K and 64K kernels.
 
+use super::elf64::{le16, le64, Phdr, PT_GNU_STACK, PT_LOAD};
 use super::PackError;
 
 pub const FOOTER_MAGIC: [u8; 8] = *b"ISLMPAK1";
@@ -69,54 +70,16 @@ impl Footer {
     }
 }
 
-pub fn le16(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-pub fn le32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-pub fn le64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(a)
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct Phdr {
-    pub p_type: u32,
-    pub p_flags: u32,
-    pub p_offset: u64,
-    pub p_vaddr: u64,
-    pub p_filesz: u64,
-    pub p_memsz: u64,
-    pub p_align: u64,
-}
-
-pub const PT_LOAD: u32 = 1;
-pub const PT_GNU_STACK: u32 = 0x6474_e551;
-
-impl Phdr {
-    pub fn parse(b: &[u8], o: usize) -> Phdr {
-        Phdr {
-            p_type: le32(b, o),
-            p_flags: le32(b, o + 4),
-            p_offset: le64(b, o + 8),
-            p_vaddr: le64(b, o + 16),
-            p_filesz: le64(b, o + 32),
-            p_memsz: le64(b, o + 40),
-            p_align: le64(b, o + 48),
-        }
-    }
-    fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.p_type.to_le_bytes());
-        out.extend_from_slice(&self.p_flags.to_le_bytes());
-        out.extend_from_slice(&self.p_offset.to_le_bytes());
-        out.extend_from_slice(&self.p_vaddr.to_le_bytes());
-        out.extend_from_slice(&self.p_vaddr.to_le_bytes()); // p_paddr
-        out.extend_from_slice(&self.p_filesz.to_le_bytes());
-        out.extend_from_slice(&self.p_memsz.to_le_bytes());
-        out.extend_from_slice(&self.p_align.to_le_bytes());
-    }
+/// Appends `p` as a 56-byte ELF64 program header (p_paddr = p_vaddr).
+fn write_phdr(p: &Phdr, out: &mut Vec<u8>) {
+    out.extend_from_slice(&p.p_type.to_le_bytes());
+    out.extend_from_slice(&p.p_flags.to_le_bytes());
+    out.extend_from_slice(&p.p_offset.to_le_bytes());
+    out.extend_from_slice(&p.p_vaddr.to_le_bytes());
+    out.extend_from_slice(&p.p_vaddr.to_le_bytes()); // p_paddr
+    out.extend_from_slice(&p.p_filesz.to_le_bytes());
+    out.extend_from_slice(&p.p_memsz.to_le_bytes());
+    out.extend_from_slice(&p.p_align.to_le_bytes());
 }
 
 /// Assembles the packed file from the linked stub, the payload (header +
@@ -186,15 +149,16 @@ pub fn build(stub: &[u8], payload: &[u8], mut footer: Footer) -> Result<Vec<u8>,
         p_memsz: hdr_len as u64,
         p_align: page,
     };
-    hdr_seg.write(&mut ph);
+    write_phdr(&hdr_seg, &mut ph);
     for p in &placed {
-        p.write(&mut ph);
+        write_phdr(p, &mut ph);
     }
     let len = payload.len() as u64;
-    Phdr { p_type: PT_LOAD, p_flags: 4, p_offset: pay_off, p_vaddr: pay_vaddr, p_filesz: len, p_memsz: len, p_align: page }
-        .write(&mut ph);
-    Phdr { p_type: PT_GNU_STACK, p_flags: 6, p_offset: 0, p_vaddr: 0, p_filesz: 0, p_memsz: 0, p_align: 16 }
-        .write(&mut ph);
+    let pay_seg =
+        Phdr { p_type: PT_LOAD, p_flags: 4, p_offset: pay_off, p_vaddr: pay_vaddr, p_filesz: len, p_memsz: len, p_align: page };
+    write_phdr(&pay_seg, &mut ph);
+    let stack = Phdr { p_type: PT_GNU_STACK, p_flags: 6, p_offset: 0, p_vaddr: 0, p_filesz: 0, p_memsz: 0, p_align: 16 };
+    write_phdr(&stack, &mut ph);
 
     let mut eh = Vec::with_capacity(64);
     eh.extend_from_slice(b"\x7fELF\x02\x01\x01\x00");

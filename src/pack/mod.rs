@@ -28,12 +28,15 @@ mod format;
 mod bcj;
 #[path = "../../stub/src/lzma.rs"]
 mod lzma;
+#[path = "../../stub/src/elf64.rs"]
+mod elf64;
 #[path = "../../stub/src/payload.rs"]
 mod payload;
 
 use std::fmt;
 
-use format::{le16, le32, le64, Footer, Phdr, EM_AARCH64, EM_X86_64, PT_GNU_STACK, PT_LOAD};
+use elf64::{le16, le32, le64, Phdr, PT_DYNAMIC, PT_GNU_STACK, PT_INTERP, PT_LOAD};
+use format::{Footer, EM_AARCH64, EM_X86_64};
 use sha2::{Digest, Sha256};
 
 /// The linked loader stubs (built by build.rs from `stub/`): LZMA-only (~25 KiB)
@@ -274,8 +277,6 @@ pub fn is_packed(bytes: &[u8]) -> bool {
     Footer::find(bytes).is_some()
 }
 
-const PT_INTERP: u32 = 3;
-const PT_DYNAMIC: u32 = 2;
 const DT_SONAME: u64 = 14;
 const DT_FLAGS_1: u64 = 0x6fff_fffb;
 const DF_1_PIE: u64 = 0x0800_0000;

@@ -30,12 +30,14 @@
 #![no_main]
 
 mod bcj;
+mod elf64;
 mod lzma;
 mod payload;
 mod sys;
 
 use core::ptr;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use elf64::{le16, le64, Phdr, PT_LOAD, PT_PHDR};
 use payload::{Chunk, Header, CF_E8, METHOD_LZMA, METHOD_ZSTD, SEG_NONE};
 
 #[cfg(feature = "zstd")]
@@ -56,8 +58,6 @@ const ZSTD_WS: usize = 512 << 10;
 const THREAD_STACK: usize = 256 << 10;
 const MAX_THREADS: usize = 16;
 
-const PT_LOAD: u32 = 1;
-const PT_PHDR: u32 = 6;
 const PF_X: u32 = 1;
 const PF_W: u32 = 2;
 const PF_R: u32 = 4;
@@ -136,41 +136,6 @@ fn check(r: isize, msg: &[u8]) -> usize {
     }
     r as usize
 }
-#[derive(Clone, Copy)]
-struct Phdr {
-    p_type: u32,
-    p_flags: u32,
-    p_offset: u64,
-    p_vaddr: u64,
-    p_filesz: u64,
-    p_memsz: u64,
-    p_align: u64,
-}
-
-fn rd16(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn rd32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn rd64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(a)
-}
-
-fn phdr_at(b: &[u8], o: usize) -> Phdr {
-    Phdr {
-        p_type: rd32(b, o),
-        p_flags: rd32(b, o + 4),
-        p_offset: rd64(b, o + 8),
-        p_vaddr: rd64(b, o + 16),
-        p_filesz: rd64(b, o + 32),
-        p_memsz: rd64(b, o + 40),
-        p_align: rd64(b, o + 48),
-    }
-}
-
 struct Ehdr {
     e_type: u16,
     e_entry: u64,
@@ -183,15 +148,15 @@ fn ehdr(b: &[u8]) -> Ehdr {
         || b[0..4] != *b"\x7fELF"
         || b[4] != 2
         || b[5] != 1
-        || rd16(b, 18) != EM
-        || rd16(b, 54) != 56
+        || le16(b, 18) != EM
+        || le16(b, 54) != 56
     {
         #[cfg(target_arch = "x86_64")]
         die(b"payload is not an x86_64 ELF64");
         #[cfg(target_arch = "aarch64")]
         die(b"payload is not an aarch64 ELF64");
     }
-    Ehdr { e_type: rd16(b, 16), e_entry: rd64(b, 24), e_phoff: rd64(b, 32), e_phnum: rd16(b, 56) }
+    Ehdr { e_type: le16(b, 16), e_entry: le64(b, 24), e_phoff: le64(b, 32), e_phnum: le16(b, 56) }
 }
 
 fn prot(flags: u32) -> usize {
@@ -402,7 +367,7 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
     let own = core::slice::from_raw_parts(*slot[AT_PHDR] as *const u8, *slot[AT_PHNUM] * 56);
     let (mut pay_addr, mut pay_len) = (0usize, 0usize);
     for i in 0..*slot[AT_PHNUM] {
-        let ph = phdr_at(own, i * 56);
+        let ph = Phdr::parse(own, i * 56);
         if ph.p_type == PT_LOAD {
             pay_addr = ph.p_vaddr as usize;
             pay_len = ph.p_filesz as usize;
@@ -432,7 +397,7 @@ unsafe extern "C" fn stub_main(sp: *mut usize) -> ! {
         die(b"too many program headers")
     }
     for i in 0..phnum {
-        phs[i] = phdr_at(hdr.phdrs, i * 56);
+        phs[i] = Phdr::parse(hdr.phdrs, i * 56);
         let ph = &phs[i];
         if ph.p_type == PT_LOAD
             && (ph.p_filesz > ph.p_memsz || ph.p_offset.checked_add(ph.p_filesz).map_or(true, |e| e > hdr.orig_size))
@@ -602,7 +567,7 @@ unsafe fn load_interp(path: &[u8]) -> (usize, usize) {
     }
     let mut phs = [Phdr { p_type: 0, p_flags: 0, p_offset: 0, p_vaddr: 0, p_filesz: 0, p_memsz: 0, p_align: 0 }; 32];
     for i in 0..phnum {
-        phs[i] = phdr_at(&hbuf, phoff + i * 56);
+        phs[i] = Phdr::parse(&hbuf, phoff + i * 56);
     }
     let phs = &phs[..phnum];
     let (lo, hi, align) = load_span(phs);

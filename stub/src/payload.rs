@@ -26,6 +26,8 @@
 
 #![allow(dead_code)]
 
+use super::elf64::{le16 as u16_at, le32 as u32_at, le64 as u64_at};
+
 pub const MAGIC: [u8; 8] = *b"ISPKPAY2";
 pub const FIXED: usize = 32;
 pub const EHDR: usize = 64;
@@ -48,7 +50,7 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    pub fn to_bytes(&self) -> [u8; ENTRY] {
+    pub fn to_bytes(self) -> [u8; ENTRY] {
         let mut b = [0u8; ENTRY];
         b[0..8].copy_from_slice(&self.file_off.to_le_bytes());
         b[8..16].copy_from_slice(&self.len.to_le_bytes());
@@ -76,21 +78,9 @@ pub struct Header<'a> {
     payload: &'a [u8],
 }
 
-fn u16_at(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(a)
-}
-
 /// Byte length of everything before the compressed chunks.
 pub fn header_len(phnum: usize, interp_len: usize, nchunks: usize) -> usize {
-    FIXED + EHDR + PHENT * phnum + (interp_len + 7) / 8 * 8 + ENTRY * nchunks
+    FIXED + EHDR + PHENT * phnum + interp_len.div_ceil(8) * 8 + ENTRY * nchunks
 }
 
 /// The fixed part plus headers, interp and table (chunk entries filled by the caller).
@@ -109,7 +99,7 @@ pub fn write_header(out: &mut [u8], method: u8, lzma_props: [u8; 3], orig_size: 
     out[o..o + phdrs.len()].copy_from_slice(phdrs);
     o += phdrs.len();
     out[o..o + interp.len()].copy_from_slice(interp);
-    o += (interp.len() + 7) / 8 * 8;
+    o += interp.len().div_ceil(8) * 8;
     for c in chunks {
         out[o..o + ENTRY].copy_from_slice(&c.to_bytes());
         o += ENTRY;
@@ -134,7 +124,7 @@ impl<'a> Header<'a> {
         }
         let ph_at = FIXED + EHDR;
         let in_at = ph_at + PHENT * phnum;
-        let tab_at = in_at + (interp_len + 7) / 8 * 8;
+        let tab_at = in_at + interp_len.div_ceil(8) * 8;
         let h = Header {
             method: payload[8],
             lc: payload[9],
@@ -162,7 +152,7 @@ impl<'a> Header<'a> {
                 None => return Err("payload chunk overflows"),
             };
             let end = c.comp_off.checked_add(c.comp_len as u64);
-            if c.comp_off < hlen as u64 || end.map_or(true, |e| e > payload.len() as u64) {
+            if c.comp_off < hlen as u64 || end.is_none_or(|e| e > payload.len() as u64) {
                 return Err("payload chunk stream out of bounds");
             }
         }
