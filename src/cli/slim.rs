@@ -63,8 +63,9 @@ pub struct SlimArgs {
     /// Pack large executables UPX-style (each packed or skipped binary is listed with its reason).
     #[arg(long)]
     pub pack: bool,
-    /// Packing method: auto (lzma up to 1 MiB of code and data, zstd above:
-    /// start-up within ~25 ms), lzma (smallest) or zstd (fastest start-up).
+    /// Packing method: auto (lzma up to 1 MiB of code and data, where its
+    /// decoding takes ~25 ms or less; zstd above), lzma (smallest) or zstd
+    /// (fastest start-up).
     #[arg(long, value_enum, default_value = "auto", requires = "pack")]
     pub pack_method: crate::pack::cli::MethodArg,
 }

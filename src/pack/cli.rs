@@ -26,9 +26,9 @@ pub struct PackArgs {
     /// Slower "extreme" LZMA search: usually 1-2% smaller.
     #[arg(long)]
     pub extreme: bool,
-    /// Compression method: auto (lzma for small programs, zstd above 1 MiB of
-    /// code and data: start-up stays within ~25 ms), lzma (smallest, slow to
-    /// start for big programs) or zstd (~10x faster to decode, ~10% larger).
+    /// Compression method: auto (lzma up to 1 MiB of code and data, where its
+    /// decoding takes ~25 ms or less; zstd above), lzma (smallest, slow to start
+    /// for big programs) or zstd (~10x faster to decode, ~10% larger).
     #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
     /// Pack even if smaller than the threshold or the gain is under 20%.
