@@ -8,9 +8,10 @@
 # For each binary: packed/original (ours), xz -9e and zstd -19 --long of the same
 # file (the practical floor / the fast-decode alternative), UPX's published ratio
 # (shared/reference/peer-tools.md §5.3), decompression time of the reference
-# xz/zstd/gzip CLIs, startup median of `--version` (hyperfine, or a loop), and
+# xz/zstd/gzip CLIs, startup median of `--version` (original and packed run
+# interleaved), the added startup over one-core `zstd -dc` of the file, and
 # max RSS (/usr/bin/time -v). Needs: cargo, go, python3, xz, zstd, gzip;
-# optional: hyperfine, node. Exit status of `--version` is ignored (e.g. `go` rejects it; startup is still measured).
+# optional: node. Exit status of `--version` is ignored (e.g. `go` rejects it; startup is still measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
@@ -59,19 +60,17 @@ fi
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f%%", 100*a/b}'; }
 size() { stat -c %s "$1"; }
-median_ms() { # cmd...: median wall ms over $RUNS runs
-    if command -v hyperfine >/dev/null; then
-        hyperfine -N -i --warmup 3 --runs "$RUNS" --export-json "$W/h.json" "$*" >/dev/null 2>&1
-        python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.1f" % (r["median"]*1000))' "$W/h.json"
-    else
-        python3 - "$RUNS" "$@" <<'PY'
+medians_ms() { # "cmd a" "cmd b" ...: median wall ms of each over $RUNS rounds, run
+    # interleaved (a b c a b c ...) so the VM's drift hits all of them alike.
+    python3 - "$RUNS" "$@" <<'PY'
 import subprocess, sys, time, statistics
-n = int(sys.argv[1]); cmd = sys.argv[2:]; t = []
-for _ in range(n):
-    s = time.perf_counter(); subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
-print("%.1f" % (1000 * statistics.median(t)))
+n = int(sys.argv[1]); cmds = [c.split() for c in sys.argv[2:]]; t = [[] for _ in cmds]
+for r in range(n + 3):
+    for i, c in enumerate(cmds):
+        s = time.perf_counter(); subprocess.run(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r >= 3: t[i].append(time.perf_counter() - s)  # 3 warm-up rounds
+print(" ".join("%.1f" % (1000 * statistics.median(x)) for x in t))
 PY
-    fi
 }
 maxrss_kb() { { /usr/bin/time -v "$@" 2>&1 >/dev/null || true; } | awk -F: '/Maximum resident/{gsub(/ /,"",$2); print $2}'; }
 dtime_ms() { # decompress command (stdin file) → median of 5, ms
@@ -110,15 +109,19 @@ done
 echo
 echo "startup: median wall ms of \`BIN --version\` ($RUNS runs; 1cpu = under taskset -c 0, so the"
 echo "stub decodes on one thread), max RSS KiB. auto = the method \`--method auto\` (the default) picks."
-printf '%-13s %-5s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s\n' binary auto orig_ms lzma_ms +lzma zstd_ms +zstd \
-    orig_1cpu zstd_1cpu +zstd_1cpu lzma_1cpu orig_rss lzma_rss zstd_rss
+echo "+zstd/dec = added zstd startup / one-core \`zstd -dc\` of the whole file, same run: the stub's cost"
+echo "in units of this machine's zstd speed (x 50 ms = its figure where zstd decodes 20 MB in 50 ms)."
+printf '%-13s %-5s %8s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s\n' binary auto orig_ms lzma_ms +lzma zstd_ms +zstd \
+    +zstd/dec orig_1cpu zstd_1cpu +zstd_1cpu lzma_1cpu orig_rss lzma_rss zstd_rss
 for n in "${NAMES[@]}"; do
     auto=$(pack_cmd -f "$W/orig/$n" -o "$W/auto-$n" 2>&1 | sed -n 's/.*(\(lzma\|zstd\)).*/\1/p')
-    a=$(median_ms "$W/orig/$n" --version); b=$(median_ms "$W/lzma/$n" --version); c=$(median_ms "$W/zstd/$n" --version)
-    a1=$(median_ms taskset -c 0 "$W/orig/$n" --version); c1=$(median_ms taskset -c 0 "$W/zstd/$n" --version)
-    b1=$(median_ms taskset -c 0 "$W/lzma/$n" --version)
+    # zstd -dc in the same rounds: this VM's speed drifts 2x within minutes.
+    read -r a b c zd < <(medians_ms "$W/orig/$n --version" "$W/lzma/$n --version" "$W/zstd/$n --version" \
+        "zstd -q -dc --long=27 $W/$n.zst")
+    read -r a1 c1 b1 < <(medians_ms "taskset -c 0 $W/orig/$n --version" "taskset -c 0 $W/zstd/$n --version" \
+        "taskset -c 0 $W/lzma/$n --version")
     ra=$(maxrss_kb "$W/orig/$n" --version); rb=$(maxrss_kb "$W/lzma/$n" --version); rc=$(maxrss_kb "$W/zstd/$n" --version)
     d() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-    printf '%-13s %-5s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s\n' "$n" "$auto" "$a" "$b" "$(d "$a" "$b")" \
-        "$c" "$(d "$a" "$c")" "$a1" "$c1" "$(d "$a1" "$c1")" "$b1" "$ra" "$rb" "$rc"
+    printf '%-13s %-5s %8s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s\n' "$n" "$auto" "$a" "$b" "$(d "$a" "$b")" \
+        "$c" "$(d "$a" "$c")" "$(awk -v a="$a" -v c="$c" -v z="$zd" 'BEGIN{printf "%.2f", (c-a)/z}')" "$a1" "$c1" "$(d "$a1" "$c1")" "$b1" "$ra" "$rb" "$rc"
 done

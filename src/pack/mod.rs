@@ -425,12 +425,17 @@ fn elf_end(b: &[u8], phs: &[Phdr]) -> Option<u64> {
     Some(end)
 }
 
-/// Largest chunk the stub decodes in one go. Chunks are independent streams
-/// so the stub can decode them on several threads; smaller ones cost ratio
-/// (zstd -19 on a 20 MB Rust binary: one stream 27.7%, 8 MiB pieces 27.8%,
-/// 4 MiB 28.5%, 1 MiB 29.8%), so segments are cut into an even number of equal
-/// pieces no larger than this: two CPUs then finish together.
-const MAX_RUNTIME_CHUNK: usize = 12 << 20;
+/// Largest chunk the stub decodes in one go, per method. Chunks are
+/// independent streams so the stub can decode them on several threads, taking
+/// the next chunk off a shared counter; smaller ones cost ratio (zstd -19 on
+/// rustup, 20.8 MB: 12 MiB pieces 28.4%, 4 MiB 29.4%, 2 MiB 29.8%, 1 MiB 30.9%).
+/// zstd is chosen for start-up, so its pieces are small: with 2 MiB pieces the
+/// two threads finish together and each piece's output stays in L2 while it is
+/// decoded and BCJ-filtered (rustup +27..33 ms vs +31..37 ms with 12 MiB,
+/// interleaved runs on the 2-vCPU dev VM). LZMA is chosen for ratio: 12 MiB.
+/// Segments are cut into an even number of equal pieces no larger than this.
+const MAX_RUNTIME_CHUNK_ZSTD: usize = 2 << 20;
+const MAX_RUNTIME_CHUNK_LZMA: usize = 12 << 20;
 /// Bytes no segment maps (symbols, debug info) are decoded only by `unpack`;
 /// pieces are capped to keep the zstd window at its 128 MiB default limit.
 const MAX_COLD_CHUNK: usize = 64 << 20;
@@ -446,9 +451,9 @@ struct Piece {
 }
 
 /// Cuts `[0, len)` at every PT_LOAD file boundary, then splits what segments
-/// map into pieces of at most [`MAX_RUNTIME_CHUNK`] (see there). `x86`: the
-/// program is x86_64, so its executable segments get the BCJ filter.
-fn plan_pieces(len: usize, phs: &[Phdr], x86: bool) -> Vec<Piece> {
+/// map into pieces of at most `max_runtime` bytes (see [`MAX_RUNTIME_CHUNK_ZSTD`]).
+/// `x86`: the program is x86_64, so its executable segments get the BCJ filter.
+fn plan_pieces(len: usize, phs: &[Phdr], x86: bool, max_runtime: usize) -> Vec<Piece> {
     let loads: Vec<(usize, &Phdr)> =
         phs.iter().enumerate().filter(|(_, p)| p.p_type == PT_LOAD && p.p_filesz > 0).collect();
     let mut cuts = vec![0, len];
@@ -464,7 +469,7 @@ fn plan_pieces(len: usize, phs: &[Phdr], x86: bool) -> Vec<Piece> {
         let inside = |p: &Phdr| p.p_offset as usize <= a && b <= (p.p_offset + p.p_filesz) as usize;
         let seg = loads.iter().find(|(_, p)| inside(p)).map(|(i, _)| *i);
         let code = x86 && loads.iter().any(|(_, p)| inside(p) && p.p_flags & 1 != 0);
-        let mut n = if seg.is_some() { (b - a).div_ceil(MAX_RUNTIME_CHUNK) } else { (b - a).div_ceil(MAX_COLD_CHUNK) };
+        let mut n = if seg.is_some() { (b - a).div_ceil(max_runtime) } else { (b - a).div_ceil(MAX_COLD_CHUNK) };
         if seg.is_some() && n > 1 && n % 2 == 1 {
             n += 1;
         }
@@ -475,6 +480,11 @@ fn plan_pieces(len: usize, phs: &[Phdr], x86: bool) -> Vec<Piece> {
         }
     }
     out
+}
+
+/// File bytes inside some PT_LOAD's file range (the union: overlaps count once).
+fn mapped_bytes(len: usize, phs: &[Phdr]) -> u64 {
+    plan_pieces(len, phs, false, usize::MAX).iter().filter(|p| p.seg.is_some()).map(|p| p.len as u64).sum()
 }
 
 /// Packs an executable. Fails (never produces a file) for anything [`assess`]
@@ -501,8 +511,8 @@ pub fn pack(bytes: &[u8], opts: &PackOptions) -> Result<Vec<u8>, PackError> {
         .unwrap_or(&[]);
     let (lc, lp, pb) = (3u32, 0u32, 2u32);
     let machine = le16(bytes, 18);
-    let pieces = plan_pieces(bytes.len(), &phs, machine == EM_X86_64);
-    let mapped: u64 = pieces.iter().filter(|p| p.seg.is_some()).map(|p| p.len as u64).sum();
+    // Bytes some PT_LOAD maps: what the stub decodes at exec time.
+    let mapped = mapped_bytes(bytes.len(), &phs);
     let chosen = match opts.method {
         Method::Auto if mapped <= AUTO_LZMA_MAX => Method::Lzma,
         // Without a zstd stub for this arch (aarch64 built without a C cross
@@ -511,6 +521,8 @@ pub fn pack(bytes: &[u8], opts: &PackOptions) -> Result<Vec<u8>, PackError> {
         Method::Auto => Method::Zstd,
         m => m,
     };
+    let max_runtime = if chosen == Method::Zstd { MAX_RUNTIME_CHUNK_ZSTD } else { MAX_RUNTIME_CHUNK_LZMA };
+    let pieces = plan_pieces(bytes.len(), &phs, machine == EM_X86_64, max_runtime);
     let stub = stub_for(machine, chosen).map_err(PackError::Unsupported)?;
     let method = match chosen {
         Method::Zstd => payload::METHOD_ZSTD,
@@ -719,7 +731,7 @@ mod tests {
         // a 30 MiB segment that must be cut into an even number of pieces.
         let phs = [load(0, 5000, 5), load(4000, 3000, 6), load(10_000, 30 << 20, 5)];
         let len = 10_000 + (30 << 20) + 777;
-        let p = plan_pieces(len, &phs, true);
+        let p = plan_pieces(len, &phs, true, MAX_RUNTIME_CHUNK_LZMA);
         let mut at = 0;
         for pc in &p {
             assert_eq!(pc.off, at, "pieces must tile the file");
@@ -733,17 +745,24 @@ mod tests {
                     assert!(pc.seg.is_some(), "a mapped piece must name a segment");
                 }
             }
-            assert!(pc.len <= MAX_RUNTIME_CHUNK);
+            assert!(pc.len <= MAX_RUNTIME_CHUNK_LZMA);
         }
         assert_eq!(at, len);
         let big: Vec<_> = p.iter().filter(|pc| pc.seg == Some(2)).collect();
         assert_eq!(big.len(), 4, "30 MiB: 3 pieces of <= 12 MiB, rounded up to an even count");
         assert!(big.iter().all(|pc| pc.code));
         // aarch64 (or any non-x86 program): same cuts, never the x86 filter.
-        let q = plan_pieces(len, &phs, false);
+        let q = plan_pieces(len, &phs, false, MAX_RUNTIME_CHUNK_LZMA);
         assert_eq!(q.iter().map(|pc| (pc.off, pc.len, pc.seg)).collect::<Vec<_>>(), p.iter().map(|pc| (pc.off, pc.len, pc.seg)).collect::<Vec<_>>());
         assert!(q.iter().all(|pc| !pc.code));
         assert_eq!(p.last().map(|pc| (pc.seg, pc.len)), Some((None, 777)), "trailing bytes are cold");
+        // zstd: 2 MiB pieces, 15 for 30 MiB rounded up to 16; same outer cuts.
+        let z = plan_pieces(len, &phs, true, MAX_RUNTIME_CHUNK_ZSTD);
+        assert_eq!(z.iter().filter(|pc| pc.seg == Some(2)).count(), 16);
+        assert!(z.iter().all(|pc| pc.seg.is_none() || pc.len <= MAX_RUNTIME_CHUNK_ZSTD));
+        assert_eq!(z.iter().map(|pc| pc.len).sum::<usize>(), len);
+        // Overlapping segments count once: [0, 7000) and the 30 MiB one.
+        assert_eq!(mapped_bytes(len, &phs), 7000 + (30 << 20));
     }
 
     #[test]
