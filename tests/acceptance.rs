@@ -96,9 +96,8 @@ fn paths_in(text: &str) -> Vec<String> {
     let mut out = std::collections::BTreeSet::new();
     for w in text.split(|c: char| c.is_whitespace() || "\"'`:,;()[]{}<>=".contains(c)) {
         let w = w.trim_end_matches('.');
-        if w.starts_with('/') && w.len() > 1 && !w.starts_with("/proc") && !w.starts_with("/dev") && !w.starts_with("/tmp/") {
-            out.insert(w.to_string());
-        } else if w.contains(".so") && w.starts_with("lib") {
+        let abs = w.starts_with('/') && w.len() > 1 && !w.starts_with("/proc") && !w.starts_with("/dev") && !w.starts_with("/tmp/");
+        if abs || (w.contains(".so") && w.starts_with("lib")) {
             out.insert(w.to_string());
         }
     }

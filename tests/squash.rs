@@ -160,7 +160,7 @@ fn squashed_layer_tar_is_well_formed() {
         }
         let parent = p.trim_end_matches('/').rsplit_once('/').map(|x| x.0.to_string() + "/");
         if let Some(parent) = parent {
-            assert!(seen.iter().any(|s| *s == parent), "{p} before its parent");
+            assert!(seen.contains(&parent), "{p} before its parent");
         }
         seen.push(p);
     }

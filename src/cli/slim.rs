@@ -196,7 +196,7 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     let level = format!("{:?}", a.level).to_lowercase();
     let kept = plan.entries.iter().filter(|e| e.keep).count();
     let comment = format!("{level}: kept {kept} of {} paths", plan.entries.len());
-    let new_cfg = config::with_new_layers(&cfg, &[layer.diff_id.clone()], &format!("imgslim slim --level {level}"), &comment);
+    let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
     let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.tag.as_deref());
     image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, format, out)?;
     print!("{}", report::summary(&plan, before, Some(after), &notes));

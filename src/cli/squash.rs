@@ -23,7 +23,7 @@ pub fn run(a: &SquashArgs) -> CmdResult {
     let from = loaded.image.manifest_digest.as_ref().map(|d| d.to_string()).unwrap_or_else(|| loaded.image.config_digest.to_string());
     let cfg = config::with_new_layers(
         &loaded.image.config,
-        &[layer.diff_id.clone()],
+        std::slice::from_ref(&layer.diff_id),
         "imgslim squash",
         &format!("squashed {n} layer(s) of {from}"),
     );

@@ -28,6 +28,8 @@ impl Compression {
 pub(crate) type Hashed<R> = BufReader<HashingReader<R>>;
 
 /// A decompressing reader that can hand back the hashed compressed stream afterwards.
+// One per layer being read: the gzip state's size is not worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Decoder<R: Read> {
     Gzip(MultiGzDecoder<Hashed<R>>),
     Zstd(zstd::stream::read::Decoder<'static, Hashed<R>>),

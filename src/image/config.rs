@@ -79,28 +79,6 @@ pub fn string_list(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn rfc3339_known_values() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1700000000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951782400), "2000-02-29T00:00:00Z");
-    }
-    #[test]
-    fn keeps_unknown_fields_and_marks_history_empty() {
-        let c = json!({"architecture":"amd64","os":"linux","config":{"Healthcheck":{"Test":["CMD","true"]}},
-            "history":[{"created_by":"a"},{"created_by":"b","empty_layer":true}],"rootfs":{"type":"layers","diff_ids":[]}});
-        let d = Digest::of_bytes(b"x");
-        let n = with_new_layers(&c, &[d.clone()], "imgslim squash", "c");
-        assert_eq!(n["config"]["Healthcheck"]["Test"][1], "true");
-        assert_eq!(n["history"].as_array().unwrap().len(), 3);
-        assert_eq!(n["history"][0]["empty_layer"], true);
-        assert!(n["history"][2].get("empty_layer").is_none());
-        assert_eq!(n["rootfs"]["diff_ids"][0], d.to_string());
-    }
-}
 
 /// Set (or with `None`, remove) a key of the runtime config, creating `config` if needed.
 pub fn set_runtime(config: &mut Value, key: &str, v: Option<Value>) {
@@ -143,4 +121,27 @@ pub fn add_labels(config: &mut Value, labels: &[(String, String)]) {
         l.insert(k.clone(), Value::String(v.clone()));
     }
     set_runtime(config, "Labels", Some(Value::Object(l)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn rfc3339_known_values() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1700000000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951782400), "2000-02-29T00:00:00Z");
+    }
+    #[test]
+    fn keeps_unknown_fields_and_marks_history_empty() {
+        let c = json!({"architecture":"amd64","os":"linux","config":{"Healthcheck":{"Test":["CMD","true"]}},
+            "history":[{"created_by":"a"},{"created_by":"b","empty_layer":true}],"rootfs":{"type":"layers","diff_ids":[]}});
+        let d = Digest::of_bytes(b"x");
+        let n = with_new_layers(&c, std::slice::from_ref(&d), "imgslim squash", "c");
+        assert_eq!(n["config"]["Healthcheck"]["Test"][1], "true");
+        assert_eq!(n["history"].as_array().unwrap().len(), 3);
+        assert_eq!(n["history"][0]["empty_layer"], true);
+        assert!(n["history"][2].get("empty_layer").is_none());
+        assert_eq!(n["rootfs"]["diff_ids"][0], d.to_string());
+    }
 }

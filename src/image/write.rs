@@ -213,7 +213,7 @@ pub fn write_image(img: OutputImage, format: Format, out: &Path) -> Result<()> {
                         h.set_size(bytes.len() as u64);
                         h.set_path(&name).map_err(werr)?;
                         h.set_cksum();
-                        b.append(&h, &bytes[..]).map_err(werr)?;
+                        b.append(&h, bytes).map_err(werr)?;
                     }
                     Member::File(p, size) => {
                         h.set_entry_type(tar::EntryType::Regular);

@@ -251,10 +251,10 @@ pub enum Word {
 /// honoured; `$(…)` and backticks are scanned as nested code; heredoc bodies are skipped.
 pub fn command_words(text: &str) -> Vec<Word> {
     let mut out = Vec::new();
-    let mut lines = text.lines().peekable();
+    let lines = text.lines();
     let mut pending_heredocs: Vec<String> = Vec::new();
     let mut buf = String::new();
-    while let Some(line) = lines.next() {
+    for line in lines {
         if let Some(end) = pending_heredocs.first().cloned() {
             if line.trim() == end {
                 pending_heredocs.remove(0);
