@@ -652,7 +652,26 @@ fn a64_methods() -> Vec<Method> {
 }
 
 fn run_a64(exe: &Path, args: &[&str]) -> Output {
+    run_a64_with(exe, args, &[])
+}
+
+/// Under qemu's `-p`: the guest sees 16K / 64K pages (AT_PAGESZ, sysconf), as
+/// on arm64 kernels built with those page sizes, so the stub runs its 16K/64K
+/// rounding (a range it then maps or protects wrongly fails here) and the
+/// program must see that page size. qemu-user does not hold mmap/mprotect to
+/// that granularity as such a kernel would: a stub that ignored AT_PAGESZ
+/// still passes (checked by mutation). Real 16K/64K kernels stay unverified.
+fn run_a64_16k(exe: &Path, args: &[&str]) -> Output {
+    run_a64_with(exe, args, &["-p", "16384"])
+}
+
+fn run_a64_64k(exe: &Path, args: &[&str]) -> Output {
+    run_a64_with(exe, args, &["-p", "65536"])
+}
+
+fn run_a64_with(exe: &Path, args: &[&str], qemu_args: &[&str]) -> Output {
     Command::new(QEMU_A64)
+        .args(qemu_args)
         .arg("-L")
         .arg(A64_SYSROOT)
         .arg(exe)
@@ -736,7 +755,8 @@ fn a64_battery(flags: &[&str], dynamic: bool) {
         sh(Command::new(CC_A64).args(["-O1", "-o"]).arg(&exe).arg(PROBE_C).args(flags));
         type Runner = fn(&Path, &[&str]) -> Output;
         let mut scenarios: Vec<(&[&str], Runner)> =
-            vec![(&["plain", "arg with space", ""], run_a64), (&["exit", "42"], run_a64), (&["kill", "10"], run_a64)];
+            vec![(&["plain", "arg with space", ""], run_a64), (&["exit", "42"], run_a64), (&["kill", "10"], run_a64),
+                 (&["pages"], run_a64_16k), (&["pages"], run_a64_64k)];
         if a64_exec_ready() {
             scenarios.push((&["reexec", "again"], run_a64_exec));
         }
@@ -774,7 +794,8 @@ fn a64_battery(flags: &[&str], dynamic: bool) {
         assert!(first.contains("threads=1\n") || first.contains("threads=2\n"), "{first}");
         assert_eq!(before[1].status.code(), Some(42));
         assert_eq!(before[2].status.signal(), Some(10));
-        if let Some(re) = before.get(3).map(text) {
+        assert!(text(&before[3]).contains("pagesz=16384 ") && text(&before[4]).contains("pagesz=65536 "));
+        if let Some(re) = before.get(5).map(text) {
             assert!(re.contains("depth=1\n"), "re-exec did not run the program again:\n{re}");
         }
     }
