@@ -28,7 +28,7 @@ pub struct PackArgs {
     pub extreme: bool,
     /// Compression method: auto (lzma up to 1 MiB of code and data, where its
     /// decoding takes ~25 ms or less; zstd above), lzma (smallest, slow to start
-    /// for big programs) or zstd (~10x faster to decode, ~10% larger).
+    /// for big programs) or zstd (6-10x faster to decode, ~15% larger).
     #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
     /// Pack even if smaller than the threshold or the gain is under 20%.

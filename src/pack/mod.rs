@@ -85,9 +85,9 @@ pub enum Method {
     /// LZMA1 + x86 BCJ: smallest files (at or below `xz -9e`), slowest start
     /// (~40 MB/s per core: a 20 MB binary adds ~250 ms on 2 cores).
     Lzma,
-    /// zstd -19 + x86 BCJ: ~10% larger than LZMA, decodes ~10x faster; the
-    /// stub is ~170 KiB instead of ~25 KiB, so it only pays off for multi-MB
-    /// binaries.
+    /// zstd -19 + x86 BCJ in 2 MiB chunks: ~15% larger than LZMA, decodes
+    /// 6-10x faster; the stub is ~110 KiB instead of ~27 KiB, so it only pays
+    /// off for multi-MB binaries.
     Zstd,
 }
 
@@ -103,7 +103,7 @@ impl fmt::Display for Method {
 
 /// `Method::Auto` picks LZMA up to this many bytes mapped at run time: about
 /// 25 ms of LZMA decoding on one core of our benchmark machine (benches/pack.sh),
-/// the start-up budget; zstd decodes ~10x faster but its stub is 145 KiB bigger.
+/// the start-up budget; zstd decodes 6-10x faster but its stub is 83 KiB bigger.
 pub const AUTO_LZMA_MAX: u64 = 1 << 20;
 
 /// Knobs for [`assess`] and [`pack`].
@@ -430,8 +430,8 @@ fn elf_end(b: &[u8], phs: &[Phdr]) -> Option<u64> {
 /// the next chunk off a shared counter; smaller ones cost ratio (zstd -19 on
 /// rustup, 20.8 MB: 12 MiB pieces 28.4%, 4 MiB 29.4%, 2 MiB 29.8%, 1 MiB 30.9%).
 /// zstd is chosen for start-up, so its pieces are small: with 2 MiB pieces the
-/// two threads finish together and each piece's output stays in L2 while it is
-/// decoded and BCJ-filtered (rustup +27..33 ms vs +31..37 ms with 12 MiB,
+/// two threads finish together and each piece is still in cache when it is
+/// BCJ-filtered (rustup +27..33 ms vs +31..37 ms with 12 MiB,
 /// interleaved runs on the 2-vCPU dev VM). LZMA is chosen for ratio: 12 MiB.
 /// Segments are cut into an even number of equal pieces no larger than this.
 const MAX_RUNTIME_CHUNK_ZSTD: usize = 2 << 20;
