@@ -431,8 +431,8 @@ fn elf_end(b: &[u8], phs: &[Phdr]) -> Option<u64> {
 /// rustup, 20.8 MB: 12 MiB pieces 28.4%, 4 MiB 29.4%, 2 MiB 29.8%, 1 MiB 30.9%).
 /// zstd is chosen for start-up, so its pieces are small: with 2 MiB pieces the
 /// two threads finish together and each piece is still in cache when it is
-/// BCJ-filtered (rustup +27..33 ms vs +31..37 ms with 12 MiB,
-/// interleaved runs on the 2-vCPU dev VM). LZMA is chosen for ratio: 12 MiB.
+/// BCJ-filtered (rustup: 6-10 ms less added start-up than with 12 MiB pieces
+/// in three interleaved runs on the 2-vCPU dev VM). LZMA is chosen for ratio.
 /// Segments are cut into an even number of equal pieces no larger than this.
 const MAX_RUNTIME_CHUNK_ZSTD: usize = 2 << 20;
 const MAX_RUNTIME_CHUNK_LZMA: usize = 12 << 20;
