@@ -11,13 +11,11 @@
 //! e_machine is the stub's (x86_64 or aarch64). aarch64 segments are aligned
 //! to 64 KiB in file and memory so the file loads on 4K, 16K and 64K kernels.
 
-use super::elf64::{le16, le64, Phdr, PT_GNU_STACK, PT_LOAD};
+use super::elf64::{le16, le64, Phdr, EM_AARCH64, EM_X86_64, PT_GNU_STACK, PT_LOAD};
 use super::PackError;
 
 pub const FOOTER_MAGIC: [u8; 8] = *b"ISLMPAK1";
 pub const FOOTER_LEN: usize = 64;
-pub const EM_X86_64: u16 = 62;
-pub const EM_AARCH64: u16 = 183;
 
 /// Address range the packed file's own segments occupy (stub linked by
 /// build.rs at 0x6000_0000_0000 on x86_64, 0x8_0000_0000 on aarch64);

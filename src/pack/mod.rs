@@ -35,8 +35,8 @@ mod payload;
 
 use std::fmt;
 
-use elf64::{le16, le32, le64, Phdr, PT_DYNAMIC, PT_GNU_STACK, PT_INTERP, PT_LOAD};
-use format::{Footer, EM_AARCH64, EM_X86_64};
+use elf64::{le16, le32, le64, Phdr, EM_AARCH64, EM_X86_64, PF_X, PT_DYNAMIC, PT_GNU_STACK, PT_INTERP, PT_LOAD};
+use format::Footer;
 use sha2::{Digest, Sha256};
 
 /// The linked loader stubs (built by build.rs from `stub/`): LZMA-only (~25 KiB)
@@ -351,7 +351,7 @@ fn inspect(b: &[u8]) -> Result<(), SkipReason> {
             PT_DYNAMIC if in_file(ph.p_offset, ph.p_filesz) => {
                 dynamic = Some((ph.p_offset as usize, ph.p_filesz as usize));
             }
-            PT_GNU_STACK if ph.p_flags & 1 != 0 => {
+            PT_GNU_STACK if ph.p_flags & PF_X != 0 => {
                 return unsup("needs an executable stack (PT_GNU_STACK has PF_X)");
             }
             _ => {}
@@ -468,7 +468,7 @@ fn plan_pieces(len: usize, phs: &[Phdr], x86: bool, max_runtime: usize) -> Vec<P
         let (a, b) = (w[0], w[1]);
         let inside = |p: &Phdr| p.p_offset as usize <= a && b <= (p.p_offset + p.p_filesz) as usize;
         let seg = loads.iter().find(|(_, p)| inside(p)).map(|(i, _)| *i);
-        let code = x86 && loads.iter().any(|(_, p)| inside(p) && p.p_flags & 1 != 0);
+        let code = x86 && loads.iter().any(|(_, p)| inside(p) && p.p_flags & PF_X != 0);
         let mut n = if seg.is_some() { (b - a).div_ceil(max_runtime) } else { (b - a).div_ceil(MAX_COLD_CHUNK) };
         if seg.is_some() && n > 1 && n % 2 == 1 {
             n += 1;
@@ -683,11 +683,16 @@ pub struct Layout {
     pub original_size: u64,
 }
 
+/// The payload bytes the footer points at (None if out of bounds).
+fn payload_of<'a>(bytes: &'a [u8], f: &Footer) -> Option<&'a [u8]> {
+    let o = usize::try_from(f.payload_off).ok()?;
+    bytes.get(o..o.checked_add(usize::try_from(f.comp_size).ok()?)?)
+}
+
 /// Reads the layout of a packed file (None if it is not one or is malformed).
 pub fn layout(bytes: &[u8]) -> Option<Layout> {
     let f = Footer::find(bytes)?;
-    let o = usize::try_from(f.payload_off).ok()?;
-    let pay = bytes.get(o..o.checked_add(usize::try_from(f.comp_size).ok()?)?)?;
+    let pay = payload_of(bytes, &f)?;
     let h = payload::Header::parse(pay).ok()?;
     let runtime = (0..h.nchunks).filter(|&i| h.chunk(i).seg != payload::SEG_NONE).count();
     let method = match h.method {
@@ -701,11 +706,7 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
 /// Restores the original executable byte for byte from a packed file.
 pub fn unpack(bytes: &[u8]) -> Result<Vec<u8>, PackError> {
     let f = Footer::find(bytes).ok_or(PackError::NotPacked)?;
-    let pay = usize::try_from(f.payload_off)
-        .ok()
-        .zip(usize::try_from(f.comp_size).ok())
-        .and_then(|(o, n)| bytes.get(o..o.checked_add(n)?))
-        .ok_or_else(|| PackError::Corrupt("payload out of bounds".into()))?;
+    let pay = payload_of(bytes, &f).ok_or_else(|| PackError::Corrupt("payload out of bounds".into()))?;
     let out = decode_payload(pay)?;
     if out.len() as u64 != f.orig_size {
         return Err(PackError::Corrupt("payload header and footer disagree on the size".into()));

@@ -37,7 +37,7 @@ mod sys;
 
 use core::ptr;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use elf64::{le16, le64, Phdr, PT_LOAD, PT_PHDR};
+use elf64::{le16, le64, Phdr, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR};
 use payload::{Chunk, Header, CF_E8, METHOD_LZMA, METHOD_ZSTD, SEG_NONE};
 
 #[cfg(feature = "zstd")]
@@ -58,14 +58,11 @@ const ZSTD_WS: usize = 512 << 10;
 const THREAD_STACK: usize = 256 << 10;
 const MAX_THREADS: usize = 16;
 
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
-const PF_R: u32 = 4;
 /// ELF machine this stub loads.
 #[cfg(target_arch = "x86_64")]
-const EM: u16 = 62;
+const EM: u16 = elf64::EM_X86_64;
 #[cfg(target_arch = "aarch64")]
-const EM: u16 = 183;
+const EM: u16 = elf64::EM_AARCH64;
 
 /// Page size: x86_64 is always 4 KiB.
 #[cfg(target_arch = "x86_64")]
