@@ -39,15 +39,19 @@ fn opts() -> PackOptions {
 
 /// Runs `exe args…` with a fixed environment.
 fn run(exe: &Path, args: &[&str]) -> Output {
-    Command::new(exe)
-        .args(args)
-        .env_clear()
-        .env("PROBE_VAR", "häßlich value=with spaces")
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir(exe.parent().unwrap())
-        .output()
-        .expect("spawn")
+    probe_output(Command::new(exe).args(args), exe, &[])
 }
+
+/// Runs `cmd` as every probe runs: only PROBE_VAR and PATH in the
+/// environment (plus `extra`), in the directory of `exe`.
+fn probe_output(cmd: &mut Command, exe: &Path, extra: &[(&str, &str)]) -> Output {
+    cmd.env_clear().env("PROBE_VAR", "häßlich value=with spaces").env("PATH", "/usr/bin:/bin");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.current_dir(exe.parent().unwrap()).output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+}
+
 
 /// Replaces `exe` by its packed form (asserting it really is packed) and
 /// returns the original bytes.
@@ -77,11 +81,22 @@ fn compare_m(exe: &Path, scenarios: &[&[&str]], method: Method) -> Vec<Output> {
     compare_with(exe, scenarios, method, run)
 }
 
+/// How a scenario is run: natively, or under qemu in one of its set-ups.
+type Runner = fn(&Path, &[&str]) -> Output;
+
 /// [`compare_m`] with the runs made by `runner` (native, or under qemu).
-fn compare_with(exe: &Path, scenarios: &[&[&str]], method: Method, runner: fn(&Path, &[&str]) -> Output) -> Vec<Output> {
-    let before: Vec<Output> = scenarios.iter().map(|a| runner(exe, a)).collect();
+fn compare_with(exe: &Path, scenarios: &[&[&str]], method: Method, runner: Runner) -> Vec<Output> {
+    let runs: Vec<(&[&str], Runner)> = scenarios.iter().map(|a| (*a, runner)).collect();
+    compare_runs(exe, &runs, method)
+}
+
+/// Runs each scenario with its runner, packs `exe` in place, runs them again
+/// and demands identical stdout, exit code and signal. Returns the original
+/// runs' outputs.
+fn compare_runs(exe: &Path, scenarios: &[(&[&str], Runner)], method: Method) -> Vec<Output> {
+    let before: Vec<Output> = scenarios.iter().map(|(a, r)| r(exe, a)).collect();
     pack_in_place(exe, method);
-    for (args, b) in scenarios.iter().zip(&before) {
+    for ((args, runner), b) in scenarios.iter().zip(&before) {
         let a = runner(exe, args);
         assert_eq!(text(&a), text(b), "{method}: stdout differs for {args:?}; stderr: {}", String::from_utf8_lossy(&a.stderr));
         assert_eq!(a.status.code(), b.status.code(), "{method}: exit code differs for {args:?}");
@@ -107,6 +122,24 @@ fn build_probe(cc: &str, flags: &[&str]) -> Option<Probe> {
     Some(Probe { _dir: dir, exe })
 }
 
+/// What the probe's `plain arg with space ""` run must print under any
+/// runner: argv, environment, the exe path and the auxv facts.
+fn probe_facts(exe: &str, dynamic: bool) -> Vec<String> {
+    vec![
+        format!("argv[0]={exe}\n"),
+        "argv[2]=arg with space\n".into(),
+        "argv[3]=\n".into(),
+        "PROBE_VAR=häßlich value=with spaces\n".into(),
+        "envc=2\n".into(),
+        format!("exe={exe}\n"),
+        format!("execfn={exe}\n"),
+        "entry_is_start=1\n".into(),
+        "phdr_covers_main=1\n".into(),
+        format!("base_set={}\n", dynamic as u8),
+        "malloc_ok=1\n".into(),
+    ]
+}
+
 /// The common battery for a probe build: argv/env/auxv, exit code, signal,
 /// /proc/self/exe re-exec. Also checks the outputs really carry the facts.
 fn battery(p: &Probe, dynamic: bool) {
@@ -121,22 +154,9 @@ fn battery_m(p: &Probe, dynamic: bool, method: Method) {
     );
     let first = text(&out[0]);
     let exe = p.exe.to_str().unwrap();
-    for want in [
-        format!("argv[0]={exe}\n"),
-        "argv[2]=arg with space\n".into(),
-        "argv[3]=\n".into(),
-        "PROBE_VAR=häßlich value=with spaces\n".into(),
-        "envc=2\n".into(),
-        format!("exe={exe}\n"),
-        format!("execfn={exe}\n"),
-        "entry_is_start=1\n".into(),
-        "phdr_covers_main=1\n".into(),
-        "random_set=1 sysinfo_set=1\n".into(),
-        format!("base_set={}\n", dynamic as u8),
-        "comm=probe\n".into(),
-        "malloc_ok=1\n".into(),
-        "threads=1\n".into(),
-    ] {
+    // Native only: qemu-user has no vDSO, its own comm and one thread of its own.
+    let native = ["random_set=1 sysinfo_set=1\n", "comm=probe\n", "threads=1\n"].map(String::from);
+    for want in probe_facts(exe, dynamic).into_iter().chain(native) {
         assert!(first.contains(&want), "expected {want:?} in:\n{first}");
     }
     assert_eq!(out[1].status.code(), Some(42));
@@ -670,18 +690,7 @@ fn run_a64_64k(exe: &Path, args: &[&str]) -> Output {
 }
 
 fn run_a64_with(exe: &Path, args: &[&str], qemu_args: &[&str]) -> Output {
-    Command::new(QEMU_A64)
-        .args(qemu_args)
-        .arg("-L")
-        .arg(A64_SYSROOT)
-        .arg(exe)
-        .args(args)
-        .env_clear()
-        .env("PROBE_VAR", "häßlich value=with spaces")
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir(exe.parent().unwrap())
-        .output()
-        .expect("spawn qemu")
+    probe_output(Command::new(QEMU_A64).args(qemu_args).arg("-L").arg(A64_SYSROOT).arg(exe).args(args), exe, &[])
 }
 
 /// The packed file's own segments must load on 4K, 16K and 64K page kernels.
@@ -713,20 +722,13 @@ const A64_BINFMT: &str = r":qemu-aarch64:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00
 /// execs the guest file itself, which an x86_64 kernel refuses (ENOEXEC).
 /// The machine's own binfmt_misc is never touched.
 fn run_a64_exec(exe: &Path, args: &[&str]) -> Output {
-    Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
         .arg(r#"mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && printf '%s' "$REG" > /proc/sys/fs/binfmt_misc/register && exec env -u REG "$@""#)
         .arg("sh")
         .arg(exe)
-        .args(args)
-        .env_clear()
-        .env("PROBE_VAR", "häßlich value=with spaces")
-        .env("PATH", "/usr/bin:/bin")
-        .env("QEMU_LD_PREFIX", A64_SYSROOT)
-        .env("REG", A64_BINFMT)
-        .current_dir(exe.parent().unwrap())
-        .output()
-        .expect("spawn unshare")
+        .args(args);
+    probe_output(&mut cmd, exe, &[("QEMU_LD_PREFIX", A64_SYSROOT), ("REG", A64_BINFMT)])
 }
 
 /// [`run_a64_exec`] works here (else skip; under CI=true, fail).
@@ -753,41 +755,20 @@ fn a64_battery(flags: &[&str], dynamic: bool) {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("probe");
         sh(Command::new(CC_A64).args(["-O1", "-o"]).arg(&exe).arg(PROBE_C).args(flags));
-        type Runner = fn(&Path, &[&str]) -> Output;
         let mut scenarios: Vec<(&[&str], Runner)> =
             vec![(&["plain", "arg with space", ""], run_a64), (&["exit", "42"], run_a64), (&["kill", "10"], run_a64),
                  (&["pages"], run_a64_16k), (&["pages"], run_a64_64k)];
         if a64_exec_ready() {
             scenarios.push((&["reexec", "again"], run_a64_exec));
         }
-        let before: Vec<Output> = scenarios.iter().map(|(a, r)| r(&exe, a)).collect();
-        let orig = pack_in_place(&exe, method);
+        // pack_in_place also checks that unpack restores the original.
+        let before = compare_runs(&exe, &scenarios, method);
         let packed = fs::read(&exe).unwrap();
         assert_a64_layout(&packed);
-        assert_eq!(pack::layout(&packed).map(|l| l.method), Some(method));
-        assert_eq!(unpack(&packed).unwrap(), orig);
-        for ((args, r), b) in scenarios.iter().zip(&before) {
-            let a = r(&exe, args);
-            assert_eq!(text(&a), text(b), "{method} {flags:?}: stdout differs for {args:?}; stderr: {}", String::from_utf8_lossy(&a.stderr));
-            assert_eq!(a.status.code(), b.status.code(), "{method} {flags:?}: exit code differs for {args:?}");
-            assert_eq!(a.status.signal(), b.status.signal(), "{method} {flags:?}: signal differs for {args:?}");
-        }
+        assert_eq!(pack::layout(&packed).map(|l| l.method), Some(method), "{flags:?}");
         // The facts qemu reports like a kernel must really be there.
         let first = text(&before[0]);
-        let path = exe.to_str().unwrap();
-        for want in [
-            format!("argv[0]={path}\n"),
-            "argv[2]=arg with space\n".into(),
-            "argv[3]=\n".into(),
-            "PROBE_VAR=häßlich value=with spaces\n".into(),
-            "envc=2\n".into(),
-            format!("exe={path}\n"),
-            format!("execfn={path}\n"),
-            "entry_is_start=1\n".into(),
-            "phdr_covers_main=1\n".into(),
-            format!("base_set={}\n", dynamic as u8),
-            "malloc_ok=1\n".into(),
-        ] {
+        for want in probe_facts(exe.to_str().unwrap(), dynamic) {
             assert!(first.contains(&want), "expected {want:?} in:\n{first}");
         }
         // qemu-user has one thread of its own; the stub's helpers must be gone.
