@@ -1,5 +1,7 @@
 //! Error type shared by the stages. Every variant names the file, blob or entry at fault,
-//! and maps to the CLI exit code contract: 1 for input/output problems, 2 for usage errors.
+//! and maps to the CLI exit code contract: 1 for input/output or image problems, 2 for usage
+//! errors, 3 for a refusal by policy (`--strict` risks, `--max-size`, a failed verify),
+//! 130/143 when interrupted by SIGINT/SIGTERM.
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,13 @@ pub enum Error {
     },
     #[error("{0}")]
     Other(String),
+    /// The run worked but its result breaks a rule the user set (`--strict`, `--max-size`,
+    /// a failed `verify`). Nothing is written.
+    #[error("{0}")]
+    Policy(String),
+    /// SIGINT or SIGTERM arrived; the number is the signal.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
 }
 
 impl Error {
@@ -31,6 +40,8 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
+            Error::Policy(_) => 3,
+            Error::Interrupted(sig) => 128 + sig,
             _ => 1,
         }
     }
