@@ -128,7 +128,7 @@ fn explain_failure(orig: &Path, dir: &Path, label: &str) -> String {
         c.arg("--explain").arg(p);
     }
     match c.output() {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().filter(|l| paths.iter().any(|p| l.starts_with(p.as_str()))).collect::<Vec<_>>().join("\n"),
+        Ok(o) => String::from_utf8_lossy(&o.stderr).lines().filter(|l| paths.iter().any(|p| l.starts_with(p.as_str()))).collect::<Vec<_>>().join("\n"),
         Err(e) => format!("imgslim --explain could not run: {e}"),
     }
 }

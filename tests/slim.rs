@@ -5,9 +5,11 @@ use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
+/// Runs slim; returns its human output (the summary and --explain answers, on stderr).
 fn slim(input: &Path, out: &Path, extra: &[&str]) -> String {
     let o = run_ok(imgslim().arg("slim").arg(input).arg("-o").arg(out).args(extra));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    assert!(o.stdout.is_empty(), "human output belongs on stderr: {}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const TOOL: &[u8] = b"#!/bin/sh
@@ -107,7 +109,7 @@ fn dry_run_writes_nothing_and_output_is_deterministic() {
     let out = t.path().join("never");
     let o = run_ok(imgslim().arg("slim").arg(&orig).arg("-o").arg(&out).arg("--dry-run"));
     assert!(!out.exists());
-    let s = String::from_utf8_lossy(&o.stdout);
+    let s = String::from_utf8_lossy(&o.stderr);
     assert!(s.contains("dry run") && s.contains("apk-cache"), "{s}");
     let (a, b) = (t.path().join("a.tar"), t.path().join("b.tar"));
     slim(&orig, &a, &["--format", "oci-archive"]);

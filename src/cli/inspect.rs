@@ -14,7 +14,7 @@ pub struct InspectArgs {
 
 pub fn run(a: &InspectArgs) -> CmdResult {
     let work = common::work_area()?;
-    let l = common::load(&a.input, work.path())?;
+    let l = common::load(common::open(&a.input, work.path())?, work.path())?;
     let cfg = &l.image.config;
     let (wasted_bytes, wasted_files) = l.wasted();
     let (mut files, mut merged_bytes) = (0u64, 0u64);

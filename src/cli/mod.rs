@@ -1,19 +1,39 @@
 //! Command-line interface. Exit codes: 0 success, 1 a problem with the input or output
-//! (one line naming the file, blob or entry), 2 a usage error.
+//! (one line naming the file, blob or entry), 2 a usage error, 3 refused by policy,
+//! 130/143 interrupted by SIGINT/SIGTERM.
 mod common;
 mod inspect;
+pub mod interrupt;
+pub mod outputs;
 mod slim;
 mod squash;
+pub(crate) mod ui;
+pub(crate) use common::work_area;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "imgslim", version, about = "Make container images small, and say why every file stayed or went")]
+#[command(name = "imgslim", version, about = "Make container images small, and say why every file stayed or went", after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print each step with its time.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
+
+const EXIT_CODES: &str = "Human output goes to stderr; stdout carries only machine output (an image with -o -, a report with --report -, inspect).
+
+Exit codes:
+  0        success
+  1        a problem with the input or an output (one line naming the path)
+  2        usage error
+  3        refused by policy (--strict risks, --max-size, a failed verify)
+  130/143  interrupted by SIGINT/SIGTERM (nothing is left at the outputs)";
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -36,11 +56,13 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    ui::set(cli.quiet, cli.verbose);
+    interrupt::install();
     let result = match &cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
-        Command::Pack(a) => crate::pack::cli::run(a).map_err(|e| Error::Other(format!("{e:#}"))),
+        Command::Pack(a) => crate::pack::cli::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -1,27 +1,21 @@
 use super::common::{self, InputArgs, OutputArgs};
-use super::CmdResult;
-use crate::error::Error;
+use super::outputs::{Kind, Outputs, Slot};
+use super::{ui, CmdResult};
+use crate::error::{Error, IoContext};
 use crate::image::{self, config};
 use crate::layer::WriteOptions;
 use crate::plan::{self, distroless, Level, PlanOptions};
 use crate::report::{self, Sizes};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct SlimArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Output path (required unless --dry-run).
-    #[arg(short = 'o', long = "output", value_name = "OUT")]
-    pub output: Option<PathBuf>,
-    #[arg(long, value_enum)]
-    pub format: Option<image::Format>,
-    #[arg(long, value_enum)]
-    pub compression: Option<image::Compression>,
-    #[arg(long, value_name = "NAME:TAG")]
-    pub tag: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// minimal: keep only what the app needs; clean: drop only what the drop rules name.
     #[arg(long, value_enum, default_value = "minimal")]
     pub level: Level,
@@ -37,6 +31,7 @@ pub struct SlimArgs {
     /// No shell or package manager unless needed; a nonroot user (65532) when the image runs as root.
     #[arg(long)]
     pub distroless: bool,
+    /// User the image runs as (name, uid or uid:gid) [default: the input's].
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Entrypoint as a JSON array, e.g. '["/app/server"]'.
@@ -45,15 +40,18 @@ pub struct SlimArgs {
     /// Cmd as a JSON array.
     #[arg(long, value_name = "JSON")]
     pub cmd: Option<String>,
+    /// Set an environment variable in the config (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// Remove an environment variable from the config (repeatable).
     #[arg(long = "unset-env", value_name = "K")]
     pub unset_env: Vec<String>,
+    /// Add a label to the config (repeatable).
     #[arg(long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
-    /// Write the full plan as JSON (every path with its decision and reason).
+    /// Write the full plan as JSON (every path with its decision and reason); `-` for stdout.
     #[arg(long, value_name = "FILE.json")]
-    pub report: Option<PathBuf>,
+    pub report: Option<String>,
     /// Print why PATH is kept or dropped.
     #[arg(long, value_name = "PATH")]
     pub explain: Vec<String>,
@@ -68,6 +66,9 @@ pub struct SlimArgs {
     /// (fastest start-up).
     #[arg(long, value_enum, default_value = "auto", requires = "pack")]
     pub pack_method: crate::pack::cli::MethodArg,
+    /// Packing preset, 0 (fast) to 9 (smallest), as `pack --pack-level`.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9), requires = "pack")]
+    pub pack_level: u32,
 }
 
 fn kv(list: &[String], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -88,125 +89,166 @@ fn json_array(s: &str, flag: &str) -> Result<Value, Error> {
 }
 
 pub fn run(a: &SlimArgs) -> CmdResult {
-    let t0 = Instant::now();
-    if a.output.is_none() && !a.dry_run {
+    if a.output.output.is_none() && !a.dry_run {
         return Err(Error::Usage("slim needs -o OUT (or --dry-run)".into()));
     }
-    let env_set = kv(&a.env, "--env")?;
-    let labels = kv(&a.labels, "--label")?;
-    let entrypoint = a.entrypoint.as_deref().map(|s| json_array(s, "--entrypoint")).transpose()?;
-    let cmd = a.cmd.as_deref().map(|s| json_array(s, "--cmd")).transpose()?;
-    let (mut profile_names, mut profile_files) = (Vec::new(), Vec::new());
-    for p in &a.profiles {
-        if p.ends_with(".toml") || p.contains('/') {
-            profile_files.push(PathBuf::from(p));
-        } else {
-            profile_names.push(p.clone());
+    let edits = Edits::parse(a)?;
+    let work = common::work_area()?;
+    let mut outs = Outputs::new(a.output.force, work.path());
+    slim(a, &edits, work.path(), &mut outs).map_err(|e| outs.user_error(e))
+}
+
+/// Config edits from the flags, checked before any work.
+struct Edits {
+    env_set: Vec<(String, String)>,
+    labels: Vec<(String, String)>,
+    entrypoint: Option<Value>,
+    cmd: Option<Value>,
+    profile_names: Vec<String>,
+    profile_files: Vec<PathBuf>,
+}
+
+impl Edits {
+    fn parse(a: &SlimArgs) -> Result<Edits, Error> {
+        let (mut profile_names, mut profile_files) = (Vec::new(), Vec::new());
+        for p in &a.profiles {
+            if p.ends_with(".toml") || p.contains('/') {
+                profile_files.push(PathBuf::from(p));
+            } else {
+                profile_names.push(p.clone());
+            }
         }
+        Ok(Edits {
+            env_set: kv(&a.env, "--env")?,
+            labels: kv(&a.labels, "--label")?,
+            entrypoint: a.entrypoint.as_deref().map(|s| json_array(s, "--entrypoint")).transpose()?,
+            cmd: a.cmd.as_deref().map(|s| json_array(s, "--cmd")).transpose()?,
+            profile_names,
+            profile_files,
+        })
     }
 
-    let work = common::work_area()?;
-    let mut loaded = common::load(&a.input, work.path())?;
+    /// The config the slimmed image will run with: it decides what the image needs.
+    fn apply(&self, a: &SlimArgs, cfg: &mut Value) {
+        if let Some(v) = &self.entrypoint {
+            config::set_runtime(cfg, "Entrypoint", Some(v.clone()));
+        }
+        if let Some(v) = &self.cmd {
+            config::set_runtime(cfg, "Cmd", Some(v.clone()));
+        }
+        if let Some(u) = &a.user {
+            config::set_runtime(cfg, "User", Some(Value::String(u.clone())));
+        }
+        if !self.env_set.is_empty() || !a.unset_env.is_empty() {
+            config::edit_env(cfg, &self.env_set, &a.unset_env);
+        }
+    }
+}
+
+fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResult {
+    let t0 = Instant::now();
+    let img = common::open(&a.input, work)?;
+    if let Some(p) = common::input_path(&a.input) {
+        outs.protect_input(p);
+    }
+    let image_out = if a.dry_run { None } else { Some(a.output.prepare(&img, outs)?) };
+    let report_out = a.report.as_deref().map(|r| outs.add("--report", r, Kind::File)).transpose()?;
+    let mut loaded = common::load(img, work)?;
     let before = Sizes {
         uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
         compressed: loaded.layer_stats.iter().map(|s| s.compressed).sum(),
     };
-    let (format, compression) = match &a.output {
-        Some(o) => OutputArgs { output: o.clone(), format: a.format, compression: a.compression, tag: a.tag.clone() }.resolve(&loaded.image)?,
-        None => (image::Format::Oci, image::Compression::Gzip),
-    };
-
-    // The config the slimmed image will run with decides what it needs.
     let mut cfg = loaded.image.config.clone();
-    if let Some(v) = entrypoint {
-        config::set_runtime(&mut cfg, "Entrypoint", Some(v));
-    }
-    if let Some(v) = cmd {
-        config::set_runtime(&mut cfg, "Cmd", Some(v));
-    }
-    if let Some(u) = &a.user {
-        config::set_runtime(&mut cfg, "User", Some(Value::String(u.clone())));
-    }
-    if !env_set.is_empty() || !a.unset_env.is_empty() {
-        config::edit_env(&mut cfg, &env_set, &a.unset_env);
-    }
+    edits.apply(a, &mut cfg);
     let mut notes = Vec::new();
-    let original_user = config::runtime(&cfg, "User").cloned();
-    let mut switched_user = false;
-    if a.distroless {
-        notes.extend(distroless::prepare(&mut loaded.tree, &mut loaded.store)?);
-        let user = original_user.as_ref().and_then(Value::as_str).map(str::to_string);
-        if a.user.is_none() && distroless::runs_as_root(user.as_deref()) {
-            config::set_runtime(&mut cfg, "User", Some(Value::String("65532:65532".into())));
-            switched_user = true;
-        }
-    }
-    let opts = PlanOptions {
-        level: a.level,
-        profiles: profile_names,
-        profile_files,
-        keep: a.keep.clone(),
-        drop: a.drop.clone(),
-        distroless: a.distroless,
-    };
-    let mut plan = plan::build(&loaded.tree, &loaded.store, &cfg, &opts)?;
-    if switched_user {
-        if plan.starts_as_root.is_empty() {
-            notes.push("the image ran as root: User set to nonroot (65532:65532); pass --user root to keep root".into());
-        } else {
-            // Such a runtime breaks as nonroot (pid file, logs); it drops privileges itself.
-            config::set_runtime(&mut cfg, "User", original_user);
-            notes.push(format!(
-                "User left as root: {} starts as root and drops privileges itself",
-                plan.starts_as_root.join(", ")
-            ));
-            plan = plan::build(&loaded.tree, &loaded.store, &cfg, &opts)?;
-        }
-    }
+    let plan = ui::step("plan", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes))?;
     for p in &a.explain {
-        println!("{}", explain(&plan, &loaded.tree, &loaded.store, p));
+        ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
     let input = a.input.image.clone();
-    let Some(out) = a.output.as_ref().filter(|_| !a.dry_run) else {
-        print!("{}", report::summary(&plan, before, None, &notes));
-        if let Some(r) = &a.report {
-            write_report(r, &report::json_report(&plan, &input, before, None, &notes))?;
+    let Some(image_out) = image_out else {
+        ui::info(&report::summary(&plan, before, None, &notes));
+        if let Some(r) = report_out {
+            write_report(outs, r, &report::json_report(&plan, &input, before, None, &notes))?;
         }
-        return Ok(());
+        return outs.commit();
     };
-
     plan.apply(&mut loaded.tree);
     let mut packed = Vec::new();
     if a.pack {
-        let opts = crate::pack::PackOptions { method: a.pack_method.into(), ..Default::default() };
-        packed = crate::pack::pack_tree(&mut loaded.tree, &mut loaded.store, &opts).map_err(|e| Error::Other(format!("packing: {e}")))?;
+        let opts = crate::pack::PackOptions { method: a.pack_method.into(), level: a.pack_level, ..Default::default() };
+        packed = ui::step("pack executables", || crate::pack::pack_tree(&mut loaded.tree, &mut loaded.store, &opts))
+            .map_err(|e| Error::Other(format!("packing: {e}")))?;
         for r in &packed {
             notes.push(format!("pack {}: {}", r.path, r.decision));
         }
     }
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
-    let layer = image::build_layer(&loaded.tree, &loaded.store, compression, out, &wopts)?;
+    let layer = ui::step("write the layer", || {
+        image::build_layer(&loaded.tree, &loaded.store, image_out.compression, outs.scratch(image_out.slot), &wopts)
+    })?;
     let after = Sizes { uncompressed: layer.uncompressed_size, compressed: layer.size };
     let mut source_labels = vec![("io.imgslim.source.config-digest".to_string(), loaded.image.config_digest.to_string())];
     if let Some(m) = &loaded.image.manifest_digest {
         source_labels.push(("io.imgslim.source.digest".to_string(), m.to_string()));
     }
-    source_labels.extend(labels);
+    source_labels.extend(edits.labels.iter().cloned());
     config::add_labels(&mut cfg, &source_labels);
     let level = format!("{:?}", a.level).to_lowercase();
     let kept = plan.entries.iter().filter(|e| e.keep).count();
     let comment = format!("{level}: kept {kept} of {} paths", plan.entries.len());
     let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
-    let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.tag.as_deref());
-    image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, format, out)?;
-    print!("{}", report::summary(&plan, before, Some(after), &notes));
-    println!("wrote {} in {:.1}s", out.display(), t0.elapsed().as_secs_f64());
-    if let Some(r) = &a.report {
+    let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.output.tag.as_deref(), SLIM_TAG_SUFFIX);
+    let manifest = ui::step("write the image", || {
+        image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, image_out.format, &outs.path(image_out.slot))
+    })?;
+    if let Some(r) = report_out {
         let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
         v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;
-        write_report(r, &v)?;
+        write_report(outs, r, &v)?;
     }
+    ui::step("put the outputs in place", || outs.commit())?;
+    ui::info(&report::summary(&plan, before, Some(after), &notes));
+    ui::info(&format!("{} in {:.1}s", common::wrote(outs, &image_out, &manifest), t0.elapsed().as_secs_f64()));
     Ok(())
+}
+
+/// Appended to the input's tag in a slimmed image's name:tag (docker-archive RepoTags and
+/// io.containerd.image.name), so loading it never replaces the original in a store.
+pub const SLIM_TAG_SUFFIX: &str = "-slim";
+
+/// Plan what stays; with --distroless, switch to a nonroot user unless the app starts as root.
+fn make_plan(a: &SlimArgs, edits: &Edits, loaded: &mut common::Loaded, cfg: &mut Value, notes: &mut Vec<String>) -> Result<plan::Plan, Error> {
+    let original_user = config::runtime(cfg, "User").cloned();
+    let mut switched_user = false;
+    if a.distroless {
+        notes.extend(distroless::prepare(&mut loaded.tree, &mut loaded.store)?);
+        let user = original_user.as_ref().and_then(Value::as_str).map(str::to_string);
+        if a.user.is_none() && distroless::runs_as_root(user.as_deref()) {
+            config::set_runtime(cfg, "User", Some(Value::String("65532:65532".into())));
+            switched_user = true;
+        }
+    }
+    let opts = PlanOptions {
+        level: a.level,
+        profiles: edits.profile_names.clone(),
+        profile_files: edits.profile_files.clone(),
+        keep: a.keep.clone(),
+        drop: a.drop.clone(),
+        distroless: a.distroless,
+    };
+    let mut plan = plan::build(&loaded.tree, &loaded.store, cfg, &opts)?;
+    if switched_user {
+        if plan.starts_as_root.is_empty() {
+            notes.push("the image ran as root: User set to nonroot (65532:65532); pass --user root to keep root".into());
+        } else {
+            // Such a runtime breaks as nonroot (pid file, logs); it drops privileges itself.
+            config::set_runtime(cfg, "User", original_user);
+            notes.push(format!("User left as root: {} starts as root and drops privileges itself", plan.starts_as_root.join(", ")));
+            plan = plan::build(&loaded.tree, &loaded.store, cfg, &opts)?;
+        }
+    }
+    Ok(plan)
 }
 
 /// `--explain` for a path as the user wrote it: through symlinked directories (`/bin/sh` on a
@@ -223,7 +265,9 @@ fn explain(plan: &plan::Plan, tree: &crate::fs::Tree, store: &crate::fs::Content
     }
 }
 
-fn write_report(path: &std::path::Path, v: &Value) -> CmdResult {
+fn write_report(outs: &Outputs, slot: Slot, v: &Value) -> CmdResult {
     let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Other(format!("serialising the report: {e}")))?;
-    image::write_atomic(path, &bytes)
+    let p = outs.path(slot);
+    std::fs::write(&p, bytes).at(&p)?;
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).at(&p)
 }

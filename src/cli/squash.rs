@@ -1,5 +1,6 @@
 use super::common::{self, human, InputArgs, OutputArgs};
-use super::CmdResult;
+use super::outputs::Outputs;
+use super::{ui, CmdResult};
 use crate::image::{self, config};
 use crate::layer::WriteOptions;
 use std::time::Instant;
@@ -13,12 +14,21 @@ pub struct SquashArgs {
 }
 
 pub fn run(a: &SquashArgs) -> CmdResult {
-    let t0 = Instant::now();
     let work = common::work_area()?;
-    let loaded = common::load(&a.input, work.path())?;
-    let (format, compression) = a.output.resolve(&loaded.image)?;
+    let mut outs = Outputs::new(a.output.force, work.path());
+    squash(a, work.path(), &mut outs).map_err(|e| outs.user_error(e))
+}
+
+fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResult {
+    let t0 = Instant::now();
+    let img = common::open(&a.input, work)?;
+    if let Some(p) = common::input_path(&a.input) {
+        outs.protect_input(p);
+    }
+    let out = a.output.prepare(&img, outs)?;
+    let loaded = common::load(img, work)?;
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
-    let layer = image::build_layer(&loaded.tree, &loaded.store, compression, &a.output.output, &wopts)?;
+    let layer = ui::step("write the layer", || image::build_layer(&loaded.tree, &loaded.store, out.compression, outs.scratch(out.slot), &wopts))?;
     let n = loaded.image.layers.len();
     let from = loaded.image.manifest_digest.as_ref().map(|d| d.to_string()).unwrap_or_else(|| loaded.image.config_digest.to_string());
     let cfg = config::with_new_layers(
@@ -27,23 +37,27 @@ pub fn run(a: &SquashArgs) -> CmdResult {
         "imgslim squash",
         &format!("squashed {n} layer(s) of {from}"),
     );
-    let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.output.tag.as_deref());
+    // Same files as the input: the input's tag is kept.
+    let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.output.tag.as_deref(), "");
     let before_u: u64 = loaded.layer_stats.iter().map(|s| s.uncompressed).sum();
     let before_c: u64 = loaded.layer_stats.iter().map(|s| s.compressed).sum();
     let (after_u, after_c, diff_id) = (layer.uncompressed_size, layer.size, layer.diff_id.clone());
     let entries = layer.stats.entries;
-    image::write_image(image::OutputImage { config: cfg, layers: vec![layer], ref_name, repo_tags }, format, &a.output.output)?;
+    let manifest = ui::step("write the image", || {
+        image::write_image(image::OutputImage { config: cfg, layers: vec![layer], ref_name, repo_tags }, out.format, &outs.path(out.slot))
+    })?;
+    ui::step("put the outputs in place", || outs.commit())?;
     let (wasted, _) = loaded.wasted();
-    eprintln!(
-        "squashed {n} layer(s) into 1 ({entries} entries, diff_id {}): uncompressed {} -> {}, compressed {} -> {}; {} of deleted/overwritten content removed; wrote {} in {:.1}s",
+    ui::info(&format!(
+        "squashed {n} layer(s) into 1 ({entries} entries, diff_id {}): uncompressed {} -> {}, compressed {} -> {}; {} of deleted/overwritten content removed\n{} in {:.1}s",
         diff_id.short(),
         human(before_u),
         human(after_u),
         human(before_c),
         human(after_c),
         human(wasted),
-        a.output.output.display(),
+        common::wrote(outs, &out, &manifest),
         t0.elapsed().as_secs_f64()
-    );
+    ));
     Ok(())
 }

@@ -10,4 +10,4 @@ mod write;
 pub use compress::Compression;
 pub use read::{open, Image, LayerBlob, OpenOptions, Platform, SourceKind};
 pub use unpack::{unpack, LayerStat, Unpacked};
-pub use write::{build_layer, staging_dir, write_atomic, write_image, Format, LayerOut, OutputImage};
+pub use write::{build_layer, write_image, Format, LayerOut, OutputImage};

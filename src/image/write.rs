@@ -1,6 +1,6 @@
 //! Write images: one merged layer built from a tree, then an OCI layout, an OCI archive or a
-//! docker-archive (OCI layout + manifest.json, like Docker ≥ 25). Everything is staged next
-//! to the output and renamed into place at the end, so a failure leaves nothing at OUT.
+//! docker-archive (OCI layout + manifest.json, like Docker ≥ 25). The caller gives fresh
+//! paths in its staging area (cli::outputs puts them in place), so a failure leaves nothing.
 use super::compress::{Compression, Encoder};
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
@@ -10,7 +10,7 @@ use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tempfile::NamedTempFile;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -40,18 +40,10 @@ pub struct OutputImage {
     pub repo_tags: Vec<String>,
 }
 
-/// Directory where temp files for `out` go (same filesystem, so the final rename is atomic).
-pub fn staging_dir(out: &Path) -> PathBuf {
-    match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// Serialise a tree as a layer blob: tar → diff_id hash → compressor → blob hash → file.
-pub fn build_layer(tree: &Tree, store: &ContentStore, c: Compression, out: &Path, wopts: &WriteOptions) -> Result<LayerOut> {
-    let dir = staging_dir(out);
-    let tmp = tempfile::Builder::new().prefix(".imgslim-layer-").tempfile_in(&dir).at(&dir)?;
+/// The blob is a temp file in `dir`, on the output's filesystem.
+pub fn build_layer(tree: &Tree, store: &ContentStore, c: Compression, dir: &Path, wopts: &WriteOptions) -> Result<LayerOut> {
+    let tmp = tempfile::Builder::new().prefix(".imgslim-layer-").tempfile_in(dir).at(dir)?;
     let file = tmp.reopen().at(tmp.path())?;
     let werr = |e: std::io::Error| Error::io(tmp.path(), e);
     let blob_w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
@@ -80,6 +72,7 @@ struct Docs {
     /// (layout-relative path, bytes) of every small file, blobs included.
     files: Vec<(String, Vec<u8>)>,
     layer_paths: Vec<String>,
+    manifest_digest: Digest,
 }
 
 fn build_docs(img: &OutputImage, format: Format) -> Result<Docs> {
@@ -149,89 +142,81 @@ fn build_docs(img: &OutputImage, format: Format) -> Result<Docs> {
         let m = json!([{ "Config": config_digest.blob_path(), "RepoTags": img.repo_tags, "Layers": layer_paths }]);
         files.push(("manifest.json".to_string(), serde_json::to_vec(&m).map_err(|e| Error::Other(e.to_string()))?));
     }
-    Ok(Docs { files, layer_paths })
+    Ok(Docs { files, layer_paths, manifest_digest })
 }
 
 fn oci_digest(d: &Digest) -> Result<oci_spec::image::Digest> {
     d.as_str().parse().map_err(oci_err)
 }
 
-/// Write `img` to `out` in `format`, atomically.
-pub fn write_image(img: OutputImage, format: Format, out: &Path) -> Result<()> {
+/// Write `img` at `out` (a path that does not exist yet) in `format`; returns the manifest
+/// digest.
+pub fn write_image(img: OutputImage, format: Format, out: &Path) -> Result<Digest> {
     let docs = build_docs(&img, format)?;
-    let dir = staging_dir(out);
     match format {
-        Format::Oci => {
-            let stage = tempfile::Builder::new().prefix(".imgslim-out-").tempdir_in(&dir).at(&dir)?;
-            let root = stage.path();
-            std::fs::create_dir_all(root.join("blobs/sha256")).at(root)?;
-            for (name, bytes) in &docs.files {
-                let p = root.join(name);
-                std::fs::write(&p, bytes).at(&p)?;
-            }
-            for (l, name) in img.layers.into_iter().zip(&docs.layer_paths) {
-                let p = root.join(name);
-                l.file.persist(&p).map_err(|e| Error::io(&p, e.error))?;
-                set_mode(&p, 0o644)?;
-            }
-            for d in [root.join("blobs/sha256"), root.join("blobs"), root.to_path_buf()] {
-                std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).at(&d)?;
-            }
-            let staged = stage.keep();
-            replace_dir(&staged, out)
-        }
-        Format::OciArchive | Format::DockerArchive => {
-            let tmp = tempfile::Builder::new().prefix(".imgslim-out-").tempfile_in(&dir).at(&dir)?;
-            let f = tmp.reopen().at(tmp.path())?;
-            let werr = |e: std::io::Error| Error::io(tmp.path(), e);
-            let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, f));
-            // Members in byte order of their names, fixed metadata: byte-identical archives.
-            let mut members: Vec<(String, Member)> = docs.files.iter().map(|(n, b)| (n.clone(), Member::Bytes(b))).collect();
-            for (l, name) in img.layers.iter().zip(&docs.layer_paths) {
-                members.push((name.clone(), Member::File(l.file.path(), l.size)));
-            }
-            members.push(("blobs/".into(), Member::Dir));
-            members.push(("blobs/sha256/".into(), Member::Dir));
-            members.sort_by(|a, b| a.0.cmp(&b.0));
-            for (name, m) in members {
-                let mut h = tar::Header::new_ustar();
-                h.set_mtime(0);
-                h.set_uid(0);
-                h.set_gid(0);
-                match m {
-                    Member::Dir => {
-                        h.set_entry_type(tar::EntryType::Directory);
-                        h.set_mode(0o755);
-                        h.set_size(0);
-                        h.set_path(&name).map_err(werr)?;
-                        h.set_cksum();
-                        b.append(&h, std::io::empty()).map_err(werr)?;
-                    }
-                    Member::Bytes(bytes) => {
-                        h.set_entry_type(tar::EntryType::Regular);
-                        h.set_mode(0o644);
-                        h.set_size(bytes.len() as u64);
-                        h.set_path(&name).map_err(werr)?;
-                        h.set_cksum();
-                        b.append(&h, bytes).map_err(werr)?;
-                    }
-                    Member::File(p, size) => {
-                        h.set_entry_type(tar::EntryType::Regular);
-                        h.set_mode(0o644);
-                        h.set_size(size);
-                        h.set_path(&name).map_err(werr)?;
-                        h.set_cksum();
-                        let f = std::fs::File::open(p).at(p)?;
-                        b.append(&h, f).map_err(werr)?;
-                    }
-                }
-            }
-            let w = b.into_inner().map_err(werr)?;
-            let f = w.into_inner().map_err(|e| werr(e.into_error()))?;
-            f.sync_all().map_err(werr)?;
-            tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-            set_mode(out, 0o644)
-        }
+        Format::Oci => write_layout(img, &docs, out)?,
+        Format::OciArchive | Format::DockerArchive => write_archive(&img, &docs, out)?,
+    }
+    Ok(docs.manifest_digest)
+}
+
+fn write_layout(img: OutputImage, docs: &Docs, root: &Path) -> Result<()> {
+    std::fs::create_dir_all(root.join("blobs/sha256")).at(root)?;
+    for (name, bytes) in &docs.files {
+        let p = root.join(name);
+        std::fs::write(&p, bytes).at(&p)?;
+    }
+    for (l, name) in img.layers.into_iter().zip(&docs.layer_paths) {
+        let p = root.join(name);
+        l.file.persist(&p).map_err(|e| Error::io(&p, e.error))?;
+        set_mode(&p, 0o644)?;
+    }
+    for d in [root.join("blobs/sha256"), root.join("blobs"), root.to_path_buf()] {
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).at(&d)?;
+    }
+    Ok(())
+}
+
+fn write_archive(img: &OutputImage, docs: &Docs, out: &Path) -> Result<()> {
+    let f = std::fs::File::create(out).at(out)?;
+    let werr = |e: std::io::Error| Error::io(out, e);
+    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, f));
+    // Members in byte order of their names, fixed metadata: byte-identical archives.
+    let mut members: Vec<(String, Member)> = docs.files.iter().map(|(n, b)| (n.clone(), Member::Bytes(b))).collect();
+    for (l, name) in img.layers.iter().zip(&docs.layer_paths) {
+        members.push((name.clone(), Member::File(l.file.path(), l.size)));
+    }
+    members.push(("blobs/".into(), Member::Dir));
+    members.push(("blobs/sha256/".into(), Member::Dir));
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, m) in members {
+        append_member(&mut b, &name, m).map_err(werr)?;
+    }
+    let w = b.into_inner().map_err(werr)?;
+    let f = w.into_inner().map_err(|e| werr(e.into_error()))?;
+    f.sync_all().map_err(werr)?;
+    set_mode(out, 0o644)
+}
+
+fn append_member<W: Write>(b: &mut tar::Builder<W>, name: &str, m: Member) -> std::io::Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    let (kind, mode, size) = match m {
+        Member::Dir => (tar::EntryType::Directory, 0o755, 0),
+        Member::Bytes(bytes) => (tar::EntryType::Regular, 0o644, bytes.len() as u64),
+        Member::File(_, size) => (tar::EntryType::Regular, 0o644, size),
+    };
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_path(name)?;
+    h.set_cksum();
+    match m {
+        Member::Dir => b.append(&h, std::io::empty()),
+        Member::Bytes(bytes) => b.append(&h, bytes),
+        Member::File(p, _) => b.append(&h, std::fs::File::open(p)?),
     }
 }
 
@@ -243,30 +228,4 @@ enum Member<'a> {
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
     std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).at(p)
-}
-
-/// Put the staged directory at `out`, replacing an existing output directory.
-fn replace_dir(staged: &Path, out: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(out) {
-        Err(_) => std::fs::rename(staged, out).at(out),
-        Ok(md) if md.is_dir() => {
-            let aside = staging_dir(out).join(format!(".imgslim-old-{}", std::process::id()));
-            std::fs::rename(out, &aside).at(out)?;
-            std::fs::rename(staged, out).at(out)?;
-            std::fs::remove_dir_all(&aside).at(&aside)
-        }
-        Ok(_) => {
-            let _ = std::fs::remove_dir_all(staged);
-            Err(Error::Usage(format!("{}: exists and is not a directory (refusing to replace it with an OCI layout)", out.display())))
-        }
-    }
-}
-
-/// Write bytes to `out` atomically (temp file in the same directory, then rename).
-pub fn write_atomic(out: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = staging_dir(out);
-    let mut tmp = tempfile::Builder::new().prefix(".imgslim-").tempfile_in(&dir).at(&dir)?;
-    tmp.write_all(bytes).at(tmp.path())?;
-    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-    set_mode(out, 0o644)
 }

@@ -1,27 +1,30 @@
 //! `imgslim pack FILE -o OUT` / `imgslim pack --unpack FILE -o OUT`.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-use anyhow::{bail, Context};
+use std::path::PathBuf;
 
 use super::{assess, pack, unpack, Decision, Method, PackOptions};
+use crate::cli::outputs::{Kind, Outputs};
+use crate::error::{Error, IoContext, Result};
 
 /// Pack one executable (or restore it with --unpack).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PackArgs {
     /// Executable to pack (or packed file to restore with --unpack).
     pub file: PathBuf,
-    /// Output path (written atomically; mode bits copied from FILE).
-    #[arg(short = 'o', long = "output")]
-    pub output: PathBuf,
+    /// Output path (written atomically; mode bits copied from FILE), or `-` for stdout.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: String,
+    /// Replace an existing file at OUT.
+    #[arg(long)]
+    pub force: bool,
     /// Restore the original executable, byte for byte.
     #[arg(long)]
     pub unpack: bool,
-    /// Preset, 0 (fast) to 9 (smallest); 6 is as small as 9 on typical binaries and needs less memory.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    /// Compression preset, 0 (fast) to 9 (smallest); 6 is as small as 9 on typical binaries
+    /// and needs less memory.
+    #[arg(long = "pack-level", alias = "level", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,
     /// Slower "extreme" LZMA search: usually 1-2% smaller.
     #[arg(long)]
@@ -29,11 +32,14 @@ pub struct PackArgs {
     /// Compression method: auto (lzma up to 1 MiB of code and data, where its
     /// decoding takes ~25 ms or less; zstd above), lzma (smallest, slow to start
     /// for big programs) or zstd (6-10x faster to decode, ~15% larger).
-    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+    #[arg(long = "pack-method", alias = "method", value_enum, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
-    /// Pack even if smaller than the threshold or the gain is under 20%.
-    #[arg(short = 'f', long)]
-    pub force: bool,
+    /// Pack even if smaller than the size threshold or the gain is under 20% (was `-f`).
+    #[arg(long)]
+    pub any_size: bool,
+    /// Write the packed file even when it is not smaller than the input.
+    #[arg(long)]
+    pub allow_larger: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,53 +59,59 @@ impl From<MethodArg> for Method {
     }
 }
 
-pub fn run(args: &PackArgs) -> anyhow::Result<()> {
-    let data = fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let meta = fs::metadata(&args.file)?;
-    let mode = meta.permissions().mode();
-    let out = if args.unpack {
-        let orig = unpack(&data).with_context(|| format!("unpacking {}", args.file.display()))?;
-        eprintln!("{}: unpacked {} -> {} bytes", args.file.display(), data.len(), orig.len());
-        orig
-    } else {
-        let opts = PackOptions { level: args.level, extreme: args.extreme, method: args.method.into(), ..PackOptions::default() };
-        if args.force {
-            // Size and gain policy off; the safety refusals still apply.
-            if mode & 0o6000 != 0 {
-                bail!("{}: not packed: {}", args.file.display(), super::SkipReason::SetId);
-            }
-            let packed = pack(&data, &opts).with_context(|| format!("packing {}", args.file.display()))?;
-            let m = super::layout(&packed).map_or(Method::Auto, |l| l.method);
-            eprintln!("{}: packed {} -> {} bytes ({m})", args.file.display(), data.len(), packed.len());
-            packed
-        } else {
-            // A single explicit file: the caller vouches for file caps.
-            match assess(&data, mode, false, &opts) {
-                Decision::Pack(p) => {
-                    eprintln!("{}: {}", args.file.display(), Decision::Pack(p.clone()));
-                    p.bytes
-                }
-                Decision::Skip(r) => bail!("{}: not packed: {r}", args.file.display()),
-            }
-        }
-    };
-    write_atomic(&args.output, &out, mode & 0o7777)
+pub fn run(args: &PackArgs) -> Result<()> {
+    let work = crate::cli::work_area()?;
+    let mut outs = Outputs::new(args.force, work.path());
+    pack_to(args, &mut outs).map_err(|e| outs.user_error(e))
 }
 
-/// Writes to a temp file beside `path`, then renames, so readers never see a
-/// half-written executable.
-fn write_atomic(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+fn pack_to(args: &PackArgs, outs: &mut Outputs) -> Result<()> {
+    outs.protect_input(&args.file);
+    let slot = outs.add("-o", &args.output, Kind::File)?;
+    let data = fs::read(&args.file).at(&args.file)?;
+    let mode = fs::metadata(&args.file).at(&args.file)?.permissions().mode();
+    let what = args.file.display().to_string();
+    let out = if args.unpack {
+        let orig = unpack(&data).map_err(|e| Error::input(&what, format!("unpacking: {e:#}")))?;
+        crate::cli::ui::info(&format!("{what}: unpacked {} -> {} bytes", data.len(), orig.len()));
+        orig
+    } else {
+        let (packed, msg) = pack_one(args, &data, mode)?;
+        if packed.len() >= data.len() && !args.allow_larger {
+            return Err(Error::input(
+                &what,
+                format!("not packed: the result ({} bytes) is not smaller than the input ({} bytes); pass --allow-larger to write it anyway", packed.len(), data.len()),
+            ));
+        }
+        crate::cli::ui::info(&msg);
+        packed
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".imgslim-pack.")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-    tmp.write_all(data)?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    let p = outs.path(slot);
+    fs::write(&p, &out).at(&p)?;
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode & 0o7777)).at(&p)?;
+    outs.commit()
+}
+
+/// The packed bytes and the line that describes them.
+fn pack_one(args: &PackArgs, data: &[u8], mode: u32) -> Result<(Vec<u8>, String)> {
+    let what = args.file.display().to_string();
+    let opts = PackOptions { level: args.level, extreme: args.extreme, method: args.method.into(), ..PackOptions::default() };
+    if args.any_size {
+        // Size and gain policy off; the safety refusals still apply.
+        if mode & 0o6000 != 0 {
+            return Err(Error::input(&what, format!("not packed: {}", super::SkipReason::SetId)));
+        }
+        let packed = pack(data, &opts).map_err(|e| Error::input(&what, format!("packing: {e:#}")))?;
+        let m = super::layout(&packed).map_or(Method::Auto, |l| l.method);
+        let msg = format!("{what}: packed {} -> {} bytes ({m})", data.len(), packed.len());
+        return Ok((packed, msg));
+    }
+    // A single explicit file: the caller vouches for file caps.
+    match assess(data, mode, false, &opts) {
+        Decision::Pack(p) => {
+            let msg = format!("{what}: {}", Decision::Pack(p.clone()));
+            Ok((p.bytes, msg))
+        }
+        Decision::Skip(r) => Err(Error::input(&what, format!("not packed: {r} (--any-size packs it anyway)"))),
+    }
 }
