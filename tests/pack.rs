@@ -602,11 +602,13 @@ fn cli_pack_and_unpack() {
     let out = p.exe.with_file_name("probe.packed");
     let args = pack::cli::PackArgs {
         file: p.exe.clone(),
-        output: out.clone(),
+        output: out.display().to_string(),
         unpack: false,
         level: 6,
         extreme: false,
         force: false,
+        any_size: false,
+        allow_larger: false,
         method: pack::cli::MethodArg::Lzma,
     };
     pack::cli::run(&args).unwrap();
@@ -615,18 +617,18 @@ fn cli_pack_and_unpack() {
     let o = run(&out, &["exit", "3"]);
     assert_eq!(o.status.code(), Some(3), "{o:?}");
     let back = p.exe.with_file_name("probe.back");
-    pack::cli::run(&pack::cli::PackArgs { file: out.clone(), output: back.clone(), unpack: true, ..args.clone() }).unwrap();
+    pack::cli::run(&pack::cli::PackArgs { file: out.clone(), output: back.display().to_string(), unpack: true, ..args.clone() }).unwrap();
     assert_eq!(fs::read(&back).unwrap(), fs::read(&p.exe).unwrap());
     // No temp files left behind.
     let left: Vec<_> = fs::read_dir(p.exe.parent().unwrap())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".imgslim-pack"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".imgslim-"))
         .collect();
     assert!(left.is_empty());
     // Refusals are errors and write nothing.
     let so_out = p.exe.with_file_name("nope");
-    let err = pack::cli::run(&pack::cli::PackArgs { file: out.clone(), output: so_out.clone(), ..args.clone() });
+    let err = pack::cli::run(&pack::cli::PackArgs { file: out.clone(), output: so_out.display().to_string(), ..args.clone() });
     assert!(err.unwrap_err().to_string().contains("already packed"));
     assert!(!so_out.exists());
 }
