@@ -28,7 +28,10 @@ fn refused(cmd: &mut Command, code: i32, needle: &str, dir: &Path) -> String {
     let o = run(cmd);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(code), "{e}");
-    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    // clap's usage errors add a hint line; our own errors are one line.
+    if code != 2 {
+        assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    }
     assert!(e.contains(needle), "the error names {needle}: {e}");
     assert!(!e.contains(".imgslim-") && !e.contains("imgslim-work-"), "no temp names: {e}");
     assert_eq!(before, tree_manifest(dir, true), "{} changed", dir.display());
@@ -140,4 +143,62 @@ fn pack_refuses_a_larger_result_unless_asked() {
 
 pub fn copy_dir(from: &Path, to: &Path) {
     run_ok(Command::new("cp").arg("-a").arg(from).arg(to));
+}
+
+/// Human output is on stderr for every subcommand; -q silences it; -v adds timed steps.
+#[test]
+fn human_output_is_on_stderr_quiet_and_verbose() {
+    let t = tempfile::tempdir().unwrap();
+    let runs: Vec<(&str, Vec<String>)> = vec![
+        ("squash", vec!["squash".into(), busybox().display().to_string(), "-o".into()]),
+        ("slim", vec!["slim".into(), busybox().display().to_string(), "--explain".into(), "/bin/sh".into(), "-o".into()]),
+        ("pack", vec!["pack".into(), "/bin/true".into(), "--any-size".into(), "--allow-larger".into(), "-o".into()]),
+    ];
+    for (name, args) in &runs {
+        for (flag, i) in [("", 0), ("-q", 1), ("-v", 2)] {
+            let out = t.path().join(format!("{name}{i}"));
+            let mut c = imgslim();
+            c.args(args).arg(&out);
+            if !flag.is_empty() {
+                c.arg(flag);
+            }
+            let o = run_ok(&mut c);
+            assert!(o.stdout.is_empty(), "{name} {flag}: stdout must stay empty: {}", String::from_utf8_lossy(&o.stdout));
+            let e = stderr(&o);
+            match flag {
+                "-q" => assert!(e.is_empty(), "{name} -q: {e}"),
+                "-v" => assert!(e.lines().any(|l| l.starts_with("step: ") && l.ends_with("s)")), "{name} -v: {e}"),
+                _ => assert!(!e.is_empty() && !e.contains("step: "), "{name}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn exit_codes_and_errors_naming_the_users_path() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("no-such-image");
+    // 1: input problems, each naming what the user gave.
+    refused(imgslim().arg("squash").arg(&missing).arg("-o").arg(t.path().join("o")), 1, &missing.display().to_string(), t.path());
+    refused(imgslim().arg("squash").arg(busybox()).args(["--platform", "linux/s390x", "-o"]).arg(t.path().join("o")), 1, "linux/s390x", t.path());
+    let bad = t.path().join("bad.toml");
+    std::fs::write(&bad, "[[[").unwrap();
+    refused(imgslim().arg("slim").arg(busybox()).arg("--dry-run").arg("--profile").arg(&bad), 1, &bad.display().to_string(), t.path());
+    let no_dir = t.path().join("nodir/out");
+    refused(imgslim().arg("squash").arg(busybox()).arg("-o").arg(&no_dir), 1, &no_dir.display().to_string(), t.path());
+    // 2: usage errors.
+    refused(imgslim().args(["squash", "x", "-o", "y", "--format", "floppy"]), 2, "floppy", t.path());
+    refused(imgslim().arg("squash").arg(busybox()).args(["-o", "-", "--format", "oci"]), 2, "stdout", t.path());
+    refused(imgslim().arg("squash").arg(busybox()).args(["-q", "-v", "-o"]).arg(t.path().join("o")), 2, "--quiet", t.path());
+    // 0: help, including the help subcommand's own help; --help documents the exit codes.
+    let h = run_ok(imgslim().arg("--help"));
+    let h = String::from_utf8_lossy(&h.stdout);
+    for code in ["130/143", "refused by policy", "usage error"] {
+        assert!(h.contains(code), "--help documents exit codes: {h}");
+    }
+    assert!(String::from_utf8_lossy(&run_ok(imgslim().args(["help", "--help"])).stdout).contains("Usage: imgslim help"));
+    assert!(String::from_utf8_lossy(&run_ok(imgslim().args(["help", "pack"])).stdout).contains("--pack-level"));
+    // Old spellings still work where scripts may rely on them.
+    let out = t.path().join("p");
+    run_ok(imgslim().args(["pack", "/bin/true", "--any-size", "--allow-larger", "--level", "1", "--method", "zstd", "-o"]).arg(&out));
 }

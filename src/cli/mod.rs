@@ -14,7 +14,13 @@ use crate::error::Error;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "imgslim", version, about = "Make container images small, and say why every file stayed or went", after_help = EXIT_CODES)]
+#[command(
+    name = "imgslim",
+    version,
+    about = "Make container images small, and say why every file stayed or went",
+    after_help = EXIT_CODES,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -45,6 +51,25 @@ pub enum Command {
     Slim(Box<slim::SlimArgs>),
     /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
     Pack(crate::pack::cli::PackArgs),
+    /// Print the help of imgslim or of a subcommand.
+    Help(HelpArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HelpArgs {
+    /// The subcommand to describe [default: imgslim itself].
+    pub command: Option<String>,
+}
+
+/// `imgslim help [COMMAND]`, a real subcommand so that `imgslim help --help` works too.
+fn help(a: &HelpArgs) -> CmdResult {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let target = match &a.command {
+        None => &mut cmd,
+        Some(name) => cmd.find_subcommand_mut(name).ok_or_else(|| Error::Usage(format!("help {name}: no such subcommand")))?,
+    };
+    target.print_long_help().map_err(|e| Error::io("stdout", e))
 }
 
 pub fn main() -> i32 {
@@ -63,6 +88,7 @@ pub fn main() -> i32 {
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
         Command::Pack(a) => crate::pack::cli::run(a),
+        Command::Help(a) => help(a),
     };
     match result {
         Ok(()) => 0,

@@ -113,6 +113,7 @@ impl Edits {
         let (mut profile_names, mut profile_files) = (Vec::new(), Vec::new());
         for p in &a.profiles {
             if p.ends_with(".toml") || p.contains('/') {
+                check_profile_file(Path::new(p))?;
                 profile_files.push(PathBuf::from(p));
             } else {
                 profile_names.push(p.clone());
@@ -143,6 +144,17 @@ impl Edits {
             config::edit_env(cfg, &self.env_set, &a.unset_env);
         }
     }
+}
+
+/// A profile file is read before any work: a bad one is the user's file, exit 1.
+fn check_profile_file(f: &Path) -> Result<(), Error> {
+    let mut set = crate::profile::ProfileSet::builtin().map_err(|e| Error::Other(format!("builtin profiles: {e}")))?;
+    set.add_file(f).map(|_| ()).map_err(|e| {
+        // One line: TOML errors quote the source over several.
+        let msg = e.to_string();
+        let lines: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|') && !l.contains(" | ")).collect();
+        Error::input(format!("--profile {}", f.display()), lines.join(": "))
+    })
 }
 
 fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResult {

@@ -128,10 +128,10 @@ pub fn open(input: &str, opts: &OpenOptions, work: &Path) -> Result<Image> {
             Ok(img) => return Ok(img),
             // Docker's manifest.json names one runnable image even when the index points at
             // blobs that were not exported; fall back to it rather than fail.
-            Err(e) if has_manifest && !matches!(e, Error::Usage(_)) => {
+            Err(Pick::Broken(e)) if has_manifest => {
                 return open_docker(&store, opts).map_err(|_| e);
             }
-            Err(e) => return Err(e),
+            Err(Pick::Broken(e) | Pick::NoMatch(e)) => return Err(e),
         }
     }
     if has_manifest {
@@ -218,7 +218,20 @@ fn collect(store: &Store, index: &ImageIndex, depth: usize, out: &mut Vec<Candid
     Ok(())
 }
 
-fn open_oci(store: &Store, kind: SourceKind, opts: &OpenOptions) -> Result<Image> {
+/// Why the index gave no image: nothing matches what the user asked for (final), or a
+/// document is broken (docker's manifest.json may still name the image).
+enum Pick {
+    NoMatch(Error),
+    Broken(Error),
+}
+
+impl From<Error> for Pick {
+    fn from(e: Error) -> Pick {
+        Pick::Broken(e)
+    }
+}
+
+fn open_oci(store: &Store, kind: SourceKind, opts: &OpenOptions) -> Result<Image, Pick> {
     let idx_bytes = store.read_small("index.json", JSON_LIMIT)?;
     let index: ImageIndex = serde_json::from_slice(&idx_bytes)
         .map_err(|e| Error::input(store.describe("index.json"), format!("malformed image index: {e}")))?;
@@ -234,7 +247,7 @@ fn open_oci(store: &Store, kind: SourceKind, opts: &OpenOptions) -> Result<Image
             .join(", ")
     };
     if cands.is_empty() {
-        return Err(Error::input(store.describe("index.json"), "lists no image manifest"));
+        return Err(Error::input(store.describe("index.json"), "lists no image manifest").into());
     }
     let p = &opts.platform;
     let chosen = if cands.len() == 1 && cands[0].platform.is_none() {
@@ -249,10 +262,9 @@ fn open_oci(store: &Store, kind: SourceKind, opts: &OpenOptions) -> Result<Image
         match matching.iter().copied().find(|i| cands[*i].present) {
             Some(i) => i,
             None => {
-                return Err(Error::Usage(format!(
-                    "no image for platform {p} in {}; it has: {} (choose one with --platform os/arch[/variant])",
+                return Err(Pick::NoMatch(Error::input(
                     store.describe("index.json"),
-                    listing(&cands)
+                    format!("no image for platform {p}; it has: {} (choose one with --platform os/arch[/variant])", listing(&cands)),
                 )))
             }
         }
@@ -265,13 +277,14 @@ fn open_oci(store: &Store, kind: SourceKind, opts: &OpenOptions) -> Result<Image
     let config: Value = serde_json::from_slice(&cfg_bytes)
         .map_err(|e| Error::input(format!("config {}", manifest.config().digest()), format!("malformed JSON: {e}")))?;
     let config_digest = Digest::of_bytes(&cfg_bytes);
-    check_config_platform(&config, opts, &config_digest.to_string())?;
+    check_config_platform(&config, opts, &config_digest.to_string()).map_err(Pick::NoMatch)?;
     let diff_ids = diff_ids(&config, &config_digest.to_string())?;
     if diff_ids.len() != manifest.layers().len() {
         return Err(Error::input(
             format!("manifest {}", cand.desc.digest()),
             format!("{} layers but the config lists {} diff_ids", manifest.layers().len(), diff_ids.len()),
-        ));
+        )
+        .into());
     }
     let mut layers = Vec::new();
     for (l, diff_id) in manifest.layers().iter().zip(diff_ids) {
@@ -317,11 +330,10 @@ fn check_config_platform(config: &Value, opts: &OpenOptions, what: &str) -> Resu
     if opts.platform.matches(os, arch, variant) {
         Ok(())
     } else {
-        Err(Error::Usage(format!(
-            "no image for platform {} in the input: it has {os}/{arch}{} (config {what})",
-            opts.platform,
-            variant.map(|v| format!("/{v}")).unwrap_or_default()
-        )))
+        Err(Error::input(
+            format!("config {what}"),
+            format!("no image for platform {} in the input: it has {os}/{arch}{}", opts.platform, variant.map(|v| format!("/{v}")).unwrap_or_default()),
+        ))
     }
 }
 

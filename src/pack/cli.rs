@@ -76,7 +76,7 @@ fn pack_to(args: &PackArgs, outs: &mut Outputs) -> Result<()> {
         crate::cli::ui::info(&format!("{what}: unpacked {} -> {} bytes", data.len(), orig.len()));
         orig
     } else {
-        let (packed, msg) = pack_one(args, &data, mode)?;
+        let (packed, msg) = crate::cli::ui::step("pack", || pack_one(args, &data, mode))?;
         if packed.len() >= data.len() && !args.allow_larger {
             return Err(Error::input(
                 &what,
@@ -89,7 +89,7 @@ fn pack_to(args: &PackArgs, outs: &mut Outputs) -> Result<()> {
     let p = outs.path(slot);
     fs::write(&p, &out).at(&p)?;
     fs::set_permissions(&p, fs::Permissions::from_mode(mode & 0o7777)).at(&p)?;
-    outs.commit()
+    crate::cli::ui::step("put the output in place", || outs.commit())
 }
 
 /// The packed bytes and the line that describes them.

@@ -167,7 +167,7 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     let mut set = ProfileSet::builtin().map_err(|e| Error::Other(format!("builtin profiles: {e}")))?;
     let mut forced = opts.profiles.clone();
     for f in &opts.profile_files {
-        let name = set.add_file(f).map_err(|e| Error::Usage(format!("--profile {}: {e}", f.display())))?;
+        let name = set.add_file(f).map_err(|e| Error::input(format!("--profile {}", f.display()), e.to_string()))?;
         forced.push(name);
     }
     let canon_roots: Vec<String> = found.roots.iter().filter_map(|r| fs.resolve(&r.path).map(|x| x.path)).collect::<BTreeSet<_>>().into_iter().collect();
