@@ -202,3 +202,124 @@ fn exit_codes_and_errors_naming_the_users_path() {
     let out = t.path().join("p");
     run_ok(imgslim().args(["pack", "/bin/true", "--any-size", "--allow-larger", "--level", "1", "--method", "zstd", "-o"]).arg(&out));
 }
+
+fn glibc() -> PathBuf {
+    shared_images().join("busybox-1.38.0-glibc.oci")
+}
+
+fn config_digest(image: &str) -> String {
+    let o = run_ok(imgslim().args(["inspect", "--json", image]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["config_digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn layout_with_two_refs_needs_a_ref_and_lists_them() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let two = t.path().join("two");
+    for (img, r) in [(busybox(), "musl"), (glibc(), "glibc")] {
+        run_ok(Command::new("skopeo").args(["copy", "-q"]).arg(format!("oci:{}", img.display())).arg(format!("oci:{}:{r}", two.display())));
+    }
+    let e = refused(imgslim().arg("squash").arg(&two).arg("-o").arg(t.path().join("o")), 1, &two.display().to_string(), t.path());
+    assert!(e.contains("musl") && e.contains("glibc") && e.contains(":musl"), "lists the refs and how to name one: {e}");
+    let e = refused(imgslim().arg("squash").arg(format!("oci:{}:alpine", two.display())).arg("-o").arg(t.path().join("o")), 1, "alpine", t.path());
+    assert!(e.contains("musl, glibc"), "{e}");
+    // Each ref opens its own image, never the first one.
+    assert_eq!(config_digest(&format!("oci:{}:glibc", two.display())), config_digest(&glibc().display().to_string()));
+    assert_eq!(config_digest(&format!("oci:{}:musl", two.display())), config_digest(&busybox().display().to_string()));
+    assert_ne!(config_digest(&glibc().display().to_string()), config_digest(&busybox().display().to_string()));
+}
+
+#[test]
+fn compressed_docker_save_is_read_like_docker_load() {
+    if !have_tool("skopeo") || !have_tool("zstd") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let tar = t.path().join("save.tar");
+    run_ok(Command::new("skopeo").args(["copy", "-q"]).arg(format!("oci:{}", busybox().display())).arg(format!("docker-archive:{}:bb:1", tar.display())));
+    run_ok(Command::new("gzip").arg("-k").arg(&tar));
+    run_ok(Command::new("zstd").arg("-q").arg(&tar).arg("-o").arg(t.path().join("save.tar.zst")));
+    let plain = t.path().join("plain.tar");
+    run_ok(imgslim().arg("squash").arg(&tar).arg("-o").arg(&plain));
+    for (i, input) in ["save.tar.gz", "save.tar.zst"].iter().enumerate() {
+        let out = t.path().join(format!("o{i}.tar"));
+        run_ok(imgslim().arg("squash").arg(t.path().join(input)).arg("-o").arg(&out));
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&plain).unwrap(), "{input}");
+    }
+    // From stdin too, gzip-compressed, and a corrupt one names the user's file.
+    let gz = std::fs::File::open(t.path().join("save.tar.gz")).unwrap();
+    let o = imgslim().args(["squash", "-", "-o"]).arg(t.path().join("stdin.tar")).stdin(gz).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(t.path().join("stdin.tar")).unwrap(), std::fs::read(&plain).unwrap());
+    let mut bytes = std::fs::read(t.path().join("save.tar.gz")).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let cut = t.path().join("cut.tar.gz");
+    std::fs::write(&cut, bytes).unwrap();
+    refused(imgslim().arg("squash").arg(&cut).arg("-o").arg(t.path().join("never")), 1, &cut.display().to_string(), t.path());
+}
+
+/// podman with its own store in `dir`, no daemon, runc as its runtime.
+fn podman(dir: &Path) -> Command {
+    let mut c = Command::new("podman");
+    c.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("run")).args(["--storage-driver", "vfs", "--runtime", "runc"]);
+    c
+}
+
+#[test]
+fn stdout_output_loads_into_podman_and_skopeo_without_shadowing_the_original() {
+    if !have_tool("podman") || !have_tool("skopeo") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let orig = t.path().join("orig.tar");
+    run_ok(Command::new("skopeo").args(["copy", "-q"]).arg(format!("oci:{}", busybox().display())).arg(format!("docker-archive:{}:bb:1", orig.display())));
+    run_ok(podman(t.path()).arg("load").arg("-i").arg(&orig));
+    // imgslim slim ORIG -o - | podman load
+    let mut slim = imgslim().arg("slim").arg(&orig).args(["-o", "-"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let load = podman(t.path()).arg("load").stdin(slim.stdout.take().unwrap()).output().unwrap();
+    assert!(slim.wait().unwrap().success());
+    assert!(load.status.success(), "{}", stderr(&load));
+    let said = String::from_utf8_lossy(&load.stdout);
+    assert!(said.contains("bb:1-slim"), "the slimmed image is bb:1-slim: {said}");
+    // Both are in the store under their own names (podman run cannot set rlimits on this
+    // machine; the slim tests run slimmed images under runc).
+    let id = |image: &str| {
+        let o = run_ok(podman(t.path()).args(["image", "inspect", "--format", "{{.Id}} {{.Config.Cmd}}", image]));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let (a, b) = (id("docker.io/library/bb:1"), id("docker.io/library/bb:1-slim"));
+    assert_ne!(a.split(' ').next(), b.split(' ').next(), "the original is not shadowed: {a} / {b}");
+    assert_eq!(a.split_once(' ').map(|x| x.1), b.split_once(' ').map(|x| x.1), "same Cmd: {a} / {b}");
+    // skopeo reads our stream from stdin (skopeo 1.9 needs a seekable stdin even for its own
+    // archives, so the stream goes through a file here), with the tag given as docker-archive:-:REF.
+    let streamed = t.path().join("streamed.tar");
+    let o = run_ok(imgslim().arg("squash").arg(busybox()).args(["-o", "docker-archive:-:me/bb:2"]).stdout(std::fs::File::create(&streamed).unwrap()));
+    assert!(stderr(&o).contains("wrote stdout (docker-archive"), "{}", stderr(&o));
+    let copy = t.path().join("copy");
+    run_ok(Command::new("skopeo").args(["copy", "-q", "docker-archive:/dev/stdin"]).arg(format!("oci:{}:x", copy.display())).stdin(std::fs::File::open(&streamed).unwrap()));
+    let m = run_ok(Command::new("tar").arg("-xOf").arg(&streamed).arg("manifest.json"));
+    assert!(String::from_utf8_lossy(&m.stdout).contains("\"me/bb:2\""));
+}
+
+#[test]
+fn tags_and_transports_are_checked_before_any_work() {
+    let t = tempfile::tempdir().unwrap();
+    for bad in ["Upper:1", "a:b:c", "x@sha256:00", "app:-x"] {
+        let e = refused(imgslim().arg("squash").arg(busybox()).arg("-o").arg(t.path().join("o")).args(["--tag", bad]), 2, bad, t.path());
+        assert!(e.contains("NAME[:TAG]"), "{e}");
+    }
+    let e = refused(imgslim().args(["squash", "docker://alpine:3", "-o"]).arg(t.path().join("o")), 2, "docker://alpine:3", t.path());
+    assert!(e.contains("not supported in this build"), "{e}");
+    refused(imgslim().arg("squash").arg(busybox()).args(["-o", "docker://r/x:1"]), 2, "docker://r/x:1", t.path());
+    refused(imgslim().arg("squash").arg(format!("oci-archive:{}", busybox().display())).arg("-o").arg(t.path().join("o")), 1, &busybox().display().to_string(), t.path());
+    // The format follows the name: `.tar` is an archive, a transport says which.
+    run_ok(imgslim().arg("squash").arg(busybox()).arg("-o").arg(t.path().join("a.tar")));
+    assert!(t.path().join("a.tar").is_file());
+    run_ok(imgslim().arg("squash").arg(busybox()).arg("-o").arg(format!("oci:{}:v9", t.path().join("lay").display())));
+    let idx: Value = serde_json::from_slice(&std::fs::read(t.path().join("lay/index.json")).unwrap()).unwrap();
+    assert_eq!(idx["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "v9");
+}

@@ -4,13 +4,16 @@ use crate::fs::{ContentStore, Tree};
 use super::interrupt;
 use super::outputs::{Kind, Outputs, Slot};
 use super::ui;
-use crate::image::{self, Compression, Format, Image, LayerStat, OpenOptions, Platform, SourceKind};
+use crate::image::transport::{parse_tag, with_tag_suffix};
+use crate::image::{self, Compression, Format, Image, ImageName, LayerStat, OpenOptions, Platform, SourceKind, Transport};
 use crate::layer::{self, ApplyStats};
 use std::path::Path;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct InputArgs {
-    /// Image: an OCI layout directory, an OCI archive, a `docker save` tar, or `-` for a tar on stdin.
+    /// Image: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF], or a path (an
+    /// OCI layout, an OCI archive, a `docker save` tar, gzip/zstd-compressed or not); `-` reads
+    /// a tar from stdin.
     pub image: String,
     /// Platform to pick from a multi-platform index.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
@@ -43,15 +46,36 @@ pub struct ImageOut {
     pub slot: Slot,
     pub format: Format,
     pub compression: Compression,
+    /// name:tag from --tag or docker-archive:FILE:REF, checked against Docker's grammar.
+    pub tag: Option<String>,
+    /// The ref name from oci:DIR:REF / oci-archive:FILE:REF.
+    pub ref_name: Option<String>,
 }
 
 impl OutputArgs {
-    pub fn resolve(&self, img: &Image, out: &str) -> Result<(Format, Compression)> {
+    /// The format: the transport's, else --format, else from OUT's name (`.tar` or `-` → an
+    /// archive of the input's family), an existing directory → a layout, else the input's kind.
+    fn format_for(&self, img: &Image, name: &ImageName) -> Result<Format> {
+        let from_transport = match name.transport {
+            Transport::Oci => Some(Format::Oci),
+            Transport::OciArchive => Some(Format::OciArchive),
+            Transport::DockerArchive => Some(Format::DockerArchive),
+            Transport::Path => None,
+            Transport::Docker => {
+                return Err(Error::Usage(format!("-o docker://{}: pushing to a registry is not supported in this build", name.path)))
+            }
+        };
+        if let (Some(t), Some(f)) = (from_transport, self.format) {
+            if t != f {
+                return Err(Error::Usage(format!("-o {}: the transport says {t:?}, --format says {f:?}", self.output.as_deref().unwrap_or(""))));
+            }
+        }
         let archive_of_input = || match img.kind {
             SourceKind::DockerArchive => Format::DockerArchive,
             _ => Format::OciArchive,
         };
-        let format = self.format.unwrap_or_else(|| {
+        let out = name.path.as_str();
+        Ok(from_transport.or(self.format).unwrap_or_else(|| {
             if out == "-" || out.ends_with(".tar") {
                 archive_of_input()
             } else if Path::new(out).is_dir() {
@@ -63,7 +87,16 @@ impl OutputArgs {
                     SourceKind::DockerArchive => Format::DockerArchive,
                 }
             }
-        });
+        }))
+    }
+
+    /// Resolve the format, check the tag, and add OUT to the transaction.
+    pub fn prepare(&self, img: &Image, outs: &mut Outputs) -> Result<ImageOut> {
+        let Some(out) = self.output.as_deref() else {
+            return Err(Error::Usage("-o OUT is required".into()));
+        };
+        let name = ImageName::parse(out)?;
+        let format = self.format_for(img, &name)?;
         let compression = self.compression.unwrap_or(Compression::Gzip);
         if format == Format::DockerArchive && compression == Compression::Zstd {
             // containerd-store `docker load` labels every compressed layer gzip, zstd included.
@@ -71,18 +104,18 @@ impl OutputArgs {
                 "--format docker-archive with --compression zstd does not load everywhere; use gzip or none".into(),
             ));
         }
-        Ok((format, compression))
-    }
-
-    /// Resolve the format and add OUT to the transaction.
-    pub fn prepare(&self, img: &Image, outs: &mut Outputs) -> Result<ImageOut> {
-        let Some(out) = self.output.as_deref() else {
-            return Err(Error::Usage("-o OUT is required".into()));
-        };
-        let (format, compression) = self.resolve(img, out)?;
+        if name.reference.is_some() && self.tag.is_some() {
+            return Err(Error::Usage(format!("-o {out} names a reference and --tag gives another; use one")));
+        }
+        let (mut tag, mut ref_name) = (None, None);
+        match (&name.reference, format) {
+            (Some(r), Format::DockerArchive) => tag = Some(parse_tag(r, "-o docker-archive:FILE:REF")?),
+            (Some(r), _) => ref_name = Some(r.clone()),
+            (None, _) => tag = self.tag.as_deref().map(|t| parse_tag(t, "--tag")).transpose()?,
+        }
         let kind = if format == Format::Oci { Kind::Layout } else { Kind::File };
-        let slot = outs.add("-o", out, kind)?;
-        Ok(ImageOut { slot, format, compression })
+        let slot = outs.add("-o", &name.path, kind)?;
+        Ok(ImageOut { slot, format, compression, tag, ref_name })
     }
 }
 
@@ -125,7 +158,9 @@ pub fn open(input: &InputArgs, work: &Path) -> Result<Image> {
         Some(p) => (Platform::parse(p)?, true),
         None => (Platform { os: "linux".into(), arch: "amd64".into(), variant: None }, false),
     };
-    ui::step("open the input", || image::open(&input.image, &OpenOptions { platform, platform_explicit: explicit }, work))
+    let name = ImageName::parse(&input.image)?;
+    let opts = OpenOptions { reference: name.reference.clone(), platform, platform_explicit: explicit };
+    ui::step("open the input", || image::open(&name, &opts, work))
 }
 
 /// Unpack and squash an opened image.
@@ -137,18 +172,24 @@ pub fn load(image: Image, work: &Path) -> Result<Loaded> {
 }
 
 /// The input's path on this machine, when it has one (to keep outputs off it).
-pub fn input_path(input: &InputArgs) -> Option<&Path> {
-    (input.image != "-").then(|| Path::new(&input.image))
+pub fn input_path(input: &InputArgs) -> Option<std::path::PathBuf> {
+    let name = ImageName::parse(&input.image).ok()?;
+    (name.path != "-" && name.transport != Transport::Docker).then(|| name.path.into())
 }
 
-/// Tag for the output: --tag, else the input's first name:tag (with `suffix` appended to the
-/// tag, so a slimmed image loaded into a store does not replace the original), else its ref
-/// name.
-pub fn output_refs(img: &Image, tag: Option<&str>, suffix: &str) -> (String, Vec<String>) {
+/// Names for the output: (ref name in index.json, name:tag references). The tag is the one
+/// the user gave, else the input's name:tag with `suffix` appended to the tag (so a slimmed
+/// image loaded into a store does not replace the original); the ref name is the user's,
+/// else the tag, else the input's.
+pub fn output_refs(img: &Image, out: &ImageOut, suffix: &str) -> (String, Vec<String>) {
+    let tag = out.tag.as_deref();
     let repo_tags: Vec<String> = match tag {
         Some(t) => vec![t.to_string()],
-        None => img.repo_tags.iter().filter(|t| t.contains(':')).map(|t| format!("{t}{suffix}")).collect(),
+        None => img.repo_tags.iter().filter(|t| t.contains(':')).map(|t| with_tag_suffix(t, suffix)).collect(),
     };
+    if let Some(r) = &out.ref_name {
+        return (r.clone(), repo_tags);
+    }
     let ref_name = match (tag, &img.ref_name) {
         (Some(t), _) => t.to_string(),
         (None, Some(r)) => r.clone(),

@@ -161,7 +161,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let t0 = Instant::now();
     let img = common::open(&a.input, work)?;
     if let Some(p) = common::input_path(&a.input) {
-        outs.protect_input(p);
+        outs.protect_input(&p);
     }
     let image_out = if a.dry_run { None } else { Some(a.output.prepare(&img, outs)?) };
     let report_out = a.report.as_deref().map(|r| outs.add("--report", r, Kind::File)).transpose()?;
@@ -210,7 +210,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let kept = plan.entries.iter().filter(|e| e.keep).count();
     let comment = format!("{level}: kept {kept} of {} paths", plan.entries.len());
     let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
-    let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.output.tag.as_deref(), SLIM_TAG_SUFFIX);
+    let (ref_name, repo_tags) = common::output_refs(&loaded.image, &image_out, SLIM_TAG_SUFFIX);
     let manifest = ui::step("write the image", || {
         image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, image_out.format, &outs.path(image_out.slot))
     })?;

@@ -23,7 +23,7 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
     let t0 = Instant::now();
     let img = common::open(&a.input, work)?;
     if let Some(p) = common::input_path(&a.input) {
-        outs.protect_input(p);
+        outs.protect_input(&p);
     }
     let out = a.output.prepare(&img, outs)?;
     let loaded = common::load(img, work)?;
@@ -38,7 +38,7 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
         &format!("squashed {n} layer(s) of {from}"),
     );
     // Same files as the input: the input's tag is kept.
-    let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.output.tag.as_deref(), "");
+    let (ref_name, repo_tags) = common::output_refs(&loaded.image, &out, "");
     let before_u: u64 = loaded.layer_stats.iter().map(|s| s.uncompressed).sum();
     let before_c: u64 = loaded.layer_stats.iter().map(|s| s.compressed).sum();
     let (after_u, after_c, diff_id) = (layer.uncompressed_size, layer.size, layer.diff_id.clone());

@@ -4,10 +4,12 @@ pub mod config;
 mod compress;
 mod read;
 mod source;
+pub mod transport;
 mod unpack;
 mod write;
 
 pub use compress::Compression;
+pub use transport::{ImageName, Transport};
 pub use read::{open, Image, LayerBlob, OpenOptions, Platform, SourceKind};
 pub use unpack::{unpack, LayerStat, Unpacked};
 pub use write::{build_layer, write_image, Format, LayerOut, OutputImage};

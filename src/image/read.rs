@@ -1,6 +1,7 @@
 //! Resolve an input to one image: index.json (nested indexes, platforms, attestations) or
 //! docker's manifest.json (legacy and Docker 25+), verifying every document's digest.
 use super::source::{Store, TarIndex};
+use super::transport::{ImageName, Transport};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
@@ -87,57 +88,119 @@ pub struct Image {
 const JSON_LIMIT: u64 = 64 << 20;
 
 pub struct OpenOptions {
+    /// The `:REF` of the name: which image of a layout or archive holding several.
+    pub reference: Option<String>,
     pub platform: Platform,
     /// Whether the user chose the platform (then a single-platform image must match it).
     pub platform_explicit: bool,
 }
 
-/// Open `input` (a path or `-` for a tar on stdin). `work` is the work area for spooling stdin.
-pub fn open(input: &str, opts: &OpenOptions, work: &Path) -> Result<Image> {
-    let (store, is_dir) = if input == "-" {
-        let spooled = work.join("stdin.tar");
-        let mut f = std::fs::File::create(&spooled).at(&spooled)?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut f).map_err(|e| Error::input("stdin", e.to_string()))?;
-        (Store::Tar(TarIndex::open(&spooled)?.into()), false)
-    } else {
-        let p = Path::new(input);
-        let md = std::fs::metadata(p).at(p)?;
-        if md.is_dir() {
-            (Store::Dir(p.to_path_buf()), true)
-        } else {
-            (Store::Tar(TarIndex::open(p)?.into()), false)
-        }
-    };
+/// Open an image named as skopeo names it. `work` is the work area: stdin and compressed
+/// archives are spooled there as plain tars.
+pub fn open(name: &ImageName, opts: &OpenOptions, work: &Path) -> Result<Image> {
+    if name.transport == Transport::Docker {
+        return Err(Error::Usage(format!("docker://{}: reading from a registry is not supported in this build", name.path)));
+    }
+    let (store, is_dir) = source(name, work)?;
+    let input = name.path.as_str();
     let has_index = store.exists("index.json");
     let has_manifest = store.exists("manifest.json");
-    if is_dir && !has_index {
-        return Err(Error::input(input, "not an OCI image layout (no index.json)"));
+    let not_kind = |what: &str| Err(Error::input(input, format!("not {what}")));
+    match name.transport {
+        _ if is_dir && !has_index => return not_kind("an OCI image layout (no index.json)"),
+        Transport::DockerArchive if !has_manifest => return not_kind("a docker-archive (no manifest.json)"),
+        Transport::OciArchive if !has_index => return not_kind("an oci-archive (no index.json)"),
+        _ => {}
     }
-    if has_index {
+    if has_index && name.transport != Transport::DockerArchive {
         if let Some(v) = store.exists("oci-layout").then(|| store.read_small("oci-layout", 4096)).transpose()? {
             check_layout_version(&store, &v)?;
         }
         let kind = if is_dir {
             SourceKind::OciLayout
-        } else if has_manifest {
+        } else if has_manifest && name.transport != Transport::OciArchive {
             SourceKind::DockerArchive
         } else {
             SourceKind::OciArchive
         };
-        match open_oci(&store, kind, opts) {
+        match open_oci(&store, kind, opts, input) {
             Ok(img) => return Ok(img),
             // Docker's manifest.json names one runnable image even when the index points at
             // blobs that were not exported; fall back to it rather than fail.
-            Err(Pick::Broken(e)) if has_manifest => {
-                return open_docker(&store, opts).map_err(|_| e);
+            Err(Pick::Broken(e)) if has_manifest && kind == SourceKind::DockerArchive => {
+                return open_docker(&store, opts, input).map_err(|_| e);
             }
             Err(Pick::Broken(e) | Pick::NoMatch(e)) => return Err(e),
         }
     }
     if has_manifest {
-        return open_docker(&store, opts);
+        return open_docker(&store, opts, input);
     }
     Err(Error::input(input, "neither an OCI layout/archive (index.json) nor a docker save archive (manifest.json)"))
+}
+
+/// Where the image's files are: a layout directory, or a tar (stdin and compressed archives
+/// decompressed into the work area first, as `docker load` does).
+fn source(name: &ImageName, work: &Path) -> Result<(Store, bool)> {
+    if name.path == "-" {
+        let stdin = std::io::stdin().lock();
+        let spooled = spool_tar(std::io::BufReader::with_capacity(1 << 20, stdin), "stdin", &work.join("stdin.tar"))?;
+        return Ok((Store::Tar(TarIndex::open_as(&spooled, "stdin")?.into()), false));
+    }
+    let p = Path::new(&name.path);
+    let md = std::fs::metadata(p).at(p)?;
+    if md.is_dir() {
+        if matches!(name.transport, Transport::OciArchive | Transport::DockerArchive) {
+            return Err(Error::input(&name.path, "is a directory; oci-archive: and docker-archive: name a tar file (use oci: for a layout)"));
+        }
+        return Ok((Store::Dir(p.to_path_buf()), true));
+    }
+    if name.transport == Transport::Oci {
+        return Err(Error::input(&name.path, "is a file; oci: names a layout directory (use oci-archive: or docker-archive: for a tar)"));
+    }
+    let mut f = std::io::BufReader::new(std::fs::File::open(p).at(p)?);
+    if compression_of(&mut f).at(p)?.is_none() {
+        return Ok((Store::Tar(TarIndex::open(p)?.into()), false));
+    }
+    let spooled = spool_tar(f, &name.path, &work.join("input.tar"))?;
+    Ok((Store::Tar(TarIndex::open_as(&spooled, &name.path)?.into()), false))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Packed {
+    Gzip,
+    Zstd,
+}
+
+/// Sniff the magic bytes without consuming them.
+fn compression_of(r: &mut impl std::io::BufRead) -> std::io::Result<Option<Packed>> {
+    let head = r.fill_buf()?;
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Some(Packed::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Packed::Zstd)
+    } else {
+        None
+    })
+}
+
+/// Copy a (possibly compressed) tar stream to `to` as a plain tar.
+fn spool_tar(mut r: impl std::io::BufRead, what: &str, to: &Path) -> Result<std::path::PathBuf> {
+    let mut f = std::fs::File::create(to).at(to)?;
+    let bad = |e: std::io::Error| -> Error {
+        if e.raw_os_error().is_some() {
+            Error::io(to, e)
+        } else {
+            Error::input(what, format!("reading the archive: {e}"))
+        }
+    };
+    match compression_of(&mut r).map_err(|e| Error::input(what, e.to_string()))? {
+        Some(Packed::Gzip) => std::io::copy(&mut flate2::bufread::MultiGzDecoder::new(r), &mut f),
+        Some(Packed::Zstd) => zstd::stream::read::Decoder::with_buffer(r).and_then(|mut d| std::io::copy(&mut d, &mut f)),
+        None => std::io::copy(&mut r, &mut f),
+    }
+    .map_err(bad)?;
+    Ok(to.to_path_buf())
 }
 
 fn check_layout_version(store: &Store, bytes: &[u8]) -> Result<()> {
@@ -184,8 +247,8 @@ fn is_manifest_type(mt: &str) -> bool {
     mt == "application/vnd.oci.image.manifest.v1+json" || mt == "application/vnd.docker.distribution.manifest.v2+json"
 }
 
-fn collect(store: &Store, index: &ImageIndex, depth: usize, out: &mut Vec<Candidate>) -> Result<()> {
-    for desc in index.manifests() {
+fn collect(store: &Store, manifests: &[Descriptor], depth: usize, out: &mut Vec<Candidate>) -> Result<()> {
+    for desc in manifests {
         let mt = desc.media_type().to_string();
         let ann = desc.annotations().clone().unwrap_or_default();
         if ann.get("vnd.docker.reference.type").map(String::as_str) == Some("attestation-manifest") {
@@ -209,7 +272,7 @@ fn collect(store: &Store, index: &ImageIndex, depth: usize, out: &mut Vec<Candid
             let bytes = read_verified(store, desc, "image index")?;
             let nested: ImageIndex = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::input(format!("image index {}", desc.digest()), format!("malformed: {e}")))?;
-            collect(store, &nested, depth + 1, out)?;
+            collect(store, nested.manifests(), depth + 1, out)?;
         } else if is_manifest_type(&mt) {
             out.push(Candidate { desc: desc.clone(), platform, present });
         }
@@ -231,12 +294,65 @@ impl From<Error> for Pick {
     }
 }
 
-fn open_oci(store: &Store, kind: SourceKind, opts: &OpenOptions) -> Result<Image, Pick> {
+/// The names a top-level index entry is known by.
+fn refs_of(d: &Descriptor) -> Vec<String> {
+    let ann = d.annotations().clone().unwrap_or_default();
+    ["org.opencontainers.image.ref.name", "io.containerd.image.name"].iter().filter_map(|k| ann.get(*k).cloned()).collect()
+}
+
+/// The transport prefix a user would write for this kind of input.
+fn transport_word(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::OciLayout => "oci",
+        SourceKind::OciArchive => "oci-archive",
+        SourceKind::DockerArchive => "docker-archive",
+    }
+}
+
+/// The top-level entries to choose from: those named `want`, or all of them when they are
+/// one image (one name, or platforms of one). Several named images need `:REF`; never the
+/// first one silently.
+fn select_ref(store: &Store, index: &ImageIndex, want: Option<&str>, hint: &str) -> Result<Vec<Descriptor>, Pick> {
+    let all = index.manifests();
+    let mut names: Vec<String> = Vec::new();
+    for d in all {
+        if let Some(r) = d.annotations().as_ref().and_then(|a| a.get("org.opencontainers.image.ref.name")) {
+            if !names.contains(r) {
+                names.push(r.clone());
+            }
+        }
+    }
+    let listing = names.join(", ");
+    match want {
+        Some(r) => {
+            let chosen: Vec<Descriptor> = all.iter().filter(|d| refs_of(d).iter().any(|x| x == r)).cloned().collect();
+            if chosen.is_empty() {
+                return Err(Pick::NoMatch(Error::input(store.describe("index.json"), format!("no image named '{r}'; it has: {listing}"))));
+            }
+            Ok(chosen)
+        }
+        None => {
+            let digests: std::collections::BTreeSet<String> =
+                all.iter().filter(|d| !refs_of(d).is_empty()).map(|d| d.digest().to_string()).collect();
+            if names.len() > 1 && digests.len() > 1 {
+                return Err(Pick::NoMatch(Error::input(
+                    store.describe("index.json"),
+                    format!("holds several images ({listing}); name one, e.g. {hint}:{}", names[0]),
+                )));
+            }
+            Ok(all.clone())
+        }
+    }
+}
+
+fn open_oci(store: &Store, kind: SourceKind, opts: &OpenOptions, input: &str) -> Result<Image, Pick> {
     let idx_bytes = store.read_small("index.json", JSON_LIMIT)?;
     let index: ImageIndex = serde_json::from_slice(&idx_bytes)
         .map_err(|e| Error::input(store.describe("index.json"), format!("malformed image index: {e}")))?;
+    let hint = format!("{}:{input}", transport_word(kind));
+    let top = select_ref(store, &index, opts.reference.as_deref(), &hint)?;
     let mut cands = Vec::new();
-    collect(store, &index, 0, &mut cands)?;
+    collect(store, &top, 0, &mut cands)?;
     let listing = |c: &[Candidate]| {
         c.iter()
             .map(|c| match &c.platform {
@@ -377,16 +493,29 @@ fn implied_digest(name: &str) -> Option<Digest> {
     }
 }
 
-fn open_docker(store: &Store, opts: &OpenOptions) -> Result<Image> {
-    let mut entries = docker_manifest(store)?;
-    if entries.len() != 1 {
-        let tags: Vec<String> = entries.iter().map(|e| e.repo_tags.clone().unwrap_or_default().join(" ")).collect();
-        return Err(Error::input(
-            store.describe("manifest.json"),
-            format!("holds {} images ({}); imgslim reads archives of exactly one image", entries.len(), tags.join(", ")),
-        ));
-    }
-    let e = entries.remove(0);
+/// The manifest.json entry named `want` (a name:tag, or `@N` as skopeo writes an index).
+fn pick_docker_entry(store: &Store, mut entries: Vec<DockerManifestEntry>, want: Option<&str>, input: &str) -> Result<DockerManifestEntry> {
+    let tags: Vec<String> = entries.iter().enumerate().map(|(i, e)| format!("@{i} {}", e.repo_tags.clone().unwrap_or_default().join(" "))).collect();
+    let i = match want {
+        Some(w) => {
+            let by_index = w.strip_prefix('@').and_then(|n| n.parse::<usize>().ok()).filter(|n| *n < entries.len());
+            by_index.or_else(|| entries.iter().position(|e| e.repo_tags.as_ref().is_some_and(|t| t.iter().any(|t| t == w)))).ok_or_else(|| {
+                Error::input(store.describe("manifest.json"), format!("no image named '{w}'; it has: {}", tags.join(", ")))
+            })?
+        }
+        None if entries.len() == 1 => 0,
+        None => {
+            return Err(Error::input(
+                store.describe("manifest.json"),
+                format!("holds {} images ({}); name one, e.g. docker-archive:{input}:@0", entries.len(), tags.join(", ")),
+            ))
+        }
+    };
+    Ok(entries.swap_remove(i))
+}
+
+fn open_docker(store: &Store, opts: &OpenOptions, input: &str) -> Result<Image> {
+    let e = pick_docker_entry(store, docker_manifest(store)?, opts.reference.as_deref(), input)?;
     let cfg_bytes = store.read_small(&e.config, JSON_LIMIT)?;
     let config_digest = Digest::of_bytes(&cfg_bytes);
     if let Some(want) = implied_digest(&e.config) {

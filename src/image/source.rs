@@ -15,6 +15,7 @@ pub enum Store {
 }
 
 pub struct TarIndex {
+    /// The name the user knows the archive by (not a spool file's).
     path: PathBuf,
     file: Arc<File>,
     members: HashMap<Vec<u8>, Member>,
@@ -91,14 +92,18 @@ fn safe_rel(name: &str) -> Option<PathBuf> {
 impl TarIndex {
     /// Index every member of an archive once (headers only; data is skipped by seeking).
     pub fn open(path: &Path) -> Result<TarIndex> {
+        Self::open_as(path, &path.display().to_string())
+    }
+
+    /// Index `path`, naming it `what` in messages (stdin, or the user's compressed archive).
+    pub fn open_as(path: &Path, what: &str) -> Result<TarIndex> {
         let file = File::open(path).at(path)?;
-        let what = path.display().to_string();
         let mut members = HashMap::new();
         {
             let mut ar = tar::Archive::new(&file);
-            let entries = ar.entries_with_seek().map_err(|e| Error::input(&what, format!("not a tar archive: {e}")))?;
+            let entries = ar.entries_with_seek().map_err(|e| Error::input(what, format!("not a tar archive: {e}")))?;
             for entry in entries {
-                let entry = entry.map_err(|e| Error::input(&what, format!("reading the archive: {e}")))?;
+                let entry = entry.map_err(|e| Error::input(what, format!("reading the archive: {e}")))?;
                 let raw = entry.path_bytes().into_owned();
                 let Ok(name) = normalize_entry_path(&raw) else {
                     // A hostile member name can never be addressed; ignore it rather than trust it.
@@ -123,9 +128,9 @@ impl TarIndex {
             }
         }
         if members.is_empty() {
-            return Err(Error::input(&what, "empty or not a tar archive"));
+            return Err(Error::input(what, "empty or not a tar archive"));
         }
-        Ok(TarIndex { path: path.to_path_buf(), file: Arc::new(file), members })
+        Ok(TarIndex { path: PathBuf::from(what), file: Arc::new(file), members })
     }
 
     /// Follow member symlinks/hardlinks (bounded, never leaving the archive root).
