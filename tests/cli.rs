@@ -323,3 +323,73 @@ fn tags_and_transports_are_checked_before_any_work() {
     let idx: Value = serde_json::from_slice(&std::fs::read(t.path().join("lay/index.json")).unwrap()).unwrap();
     assert_eq!(idx["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "v9");
 }
+
+/// An image that takes a second or more to squash: 48 MiB of poorly compressible files.
+fn big_image(dir: &Path) -> PathBuf {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let files: Vec<(String, Vec<u8>)> = (0..48)
+        .map(|i| {
+            let data: Vec<u8> = (0..1 << 20)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 56) as u8 & 0x7f
+                })
+                .collect();
+            (format!("data/f{i:02}"), data)
+        })
+        .collect();
+    let mut entries = vec![E::Dir("data/", 0o755)];
+    entries.extend(files.iter().map(|(n, d)| E::File(n, 0o644, d)));
+    oci_layout(dir, &[layer(&entries)], json!({"Cmd": ["/bin/true"]}))
+}
+
+/// Everything left in `dir` whose name says imgslim made it.
+fn leftovers(dir: &Path) -> Vec<String> {
+    listing(dir).into_iter().filter(|p| p.contains("imgslim")).collect()
+}
+
+#[test]
+fn sigint_and_sigterm_leave_nothing_behind() {
+    let t = tempfile::tempdir().unwrap();
+    let img = big_image(&t.path().join("img"));
+    let (tmp, outdir) = (t.path().join("tmp"), t.path().join("out"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&outdir).unwrap();
+    let runs: Vec<(&str, Vec<String>)> = vec![
+        ("squash", vec!["squash".into(), img.display().to_string()]),
+        ("slim", vec!["slim".into(), img.display().to_string(), "--report".into(), outdir.join("r.json").display().to_string()]),
+        ("pack", vec!["pack".into(), "/usr/bin/podman".into(), "--any-size".into(), "--pack-method".into(), "lzma".into()]),
+    ];
+    let mut interrupted = 0;
+    for (name, args) in &runs {
+        for (i, delay_ms) in [20u64, 150, 400, 900, 1600].iter().enumerate() {
+            let sig = if i % 2 == 0 { libc::SIGINT } else { libc::SIGTERM };
+            let out = outdir.join(format!("{name}-{i}"));
+            let child = imgslim().args(args).arg("-o").arg(&out).env("TMPDIR", &tmp).stderr(std::process::Stdio::piped()).spawn().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, sig) };
+            let o = child.wait_with_output().unwrap();
+            match o.status.code() {
+                Some(0) => {
+                    // Finished before the signal: a complete output.
+                    assert!(out.exists(), "{name} at {delay_ms} ms");
+                    let _ = std::fs::remove_dir_all(&out).or_else(|_| std::fs::remove_file(&out));
+                    let _ = std::fs::remove_file(outdir.join("r.json"));
+                }
+                code => {
+                    assert_eq!(code, Some(128 + sig), "{name} at {delay_ms} ms: {}", stderr(&o));
+                    interrupted += 1;
+                    assert!(!out.exists(), "{name} at {delay_ms} ms: nothing at OUT");
+                    assert!(!outdir.join("r.json").exists(), "{name} at {delay_ms} ms: no report");
+                }
+            }
+            assert_eq!(leftovers(&outdir), Vec::<String>::new(), "{name} at {delay_ms} ms: temp files beside OUT");
+            assert_eq!(listing(&tmp), Vec::<String>::new(), "{name} at {delay_ms} ms: the work area is left behind");
+        }
+    }
+    eprintln!("{interrupted} of 15 runs interrupted");
+    assert!(interrupted >= 8, "most runs must really be interrupted ({interrupted} were)");
+}
