@@ -393,3 +393,118 @@ fn sigint_and_sigterm_leave_nothing_behind() {
     eprintln!("{interrupted} of 15 runs interrupted");
     assert!(interrupted >= 8, "most runs must really be interrupted ({interrupted} were)");
 }
+
+/// A small tmpfs at `dir`, unmounted when dropped. None when we may not mount (not root).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str, opts: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let o = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}{opts}"), "tmpfs"]).arg(dir).output().unwrap();
+        if !o.status.success() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root and must mount a tmpfs: {}", stderr(&o));
+            eprintln!("SKIP: cannot mount a tmpfs: {}", stderr(&o));
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn full_output_or_work_filesystem_is_one_line_and_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let img = big_image(&t.path().join("img"));
+    let Some(small_out) = Tmpfs::mount(&t.path().join("small-out"), "4m", "") else { return };
+    let Some(small_tmp) = Tmpfs::mount(&t.path().join("small-tmp"), "4m", "") else { return };
+    let mount_of = |p: &Path| p.display().to_string();
+    for (cmd, out, extra) in [("squash", small_out.0.join("o"), vec![]), ("slim", small_out.0.join("o.tar"), vec!["--keep", "/data/**"])] {
+        let e = refused(imgslim().arg(cmd).arg(&img).arg("-o").arg(&out).args(extra), 1, &out.display().to_string(), t.path().join("img").as_path());
+        assert!(e.contains(&format!("filesystem mounted at {} is full", mount_of(&small_out.0))) && e.contains("MB free"), "{e}");
+        assert_eq!(listing(&small_out.0), Vec::<String>::new(), "nothing left on the full filesystem");
+    }
+    let out = t.path().join("fine");
+    let e = refused(imgslim().arg("squash").arg(&img).arg("-o").arg(&out).env("TMPDIR", &small_tmp.0), 1, "$TMPDIR", t.path().join("img").as_path());
+    assert!(e.contains(&format!("filesystem mounted at {} is full", mount_of(&small_tmp.0))) && e.contains("unpacking"), "{e}");
+    assert!(!out.exists());
+    assert_eq!(listing(&small_tmp.0), Vec::<String>::new(), "the work area is gone");
+    // stdin spooled into a full work area: the same line, nothing left.
+    let big_tar = t.path().join("big.tar");
+    run_ok(imgslim().arg("squash").arg(&img).arg("-o").arg(&big_tar).args(["--compression", "none"]));
+    let o = imgslim().args(["squash", "-", "-o"]).arg(&out).env("TMPDIR", &small_tmp.0).stdin(std::fs::File::open(&big_tar).unwrap()).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is full"), "{}", stderr(&o));
+    assert_eq!(listing(&small_tmp.0), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_runs_on_one_output_both_finish_with_one_valid_image() {
+    if !have_tool("skopeo") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let img = big_image(&t.path().join("img"));
+    let tmp = t.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // Reference outputs, one per tag: OUT must be byte-identical to one of them.
+    let refs: Vec<Vec<u8>> = ["a:1", "b:2"]
+        .iter()
+        .map(|tag| {
+            let p = t.path().join(format!("ref-{tag}.tar"));
+            run_ok(imgslim().arg("squash").arg(&img).arg("-o").arg(&p).args(["--tag", tag, "--compression", "none"]));
+            std::fs::read(&p).unwrap()
+        })
+        .collect();
+    for round in 0..3 {
+        let (file, layout) = (t.path().join(format!("same-{round}.tar")), t.path().join(format!("lay-{round}")));
+        let spawn = |out: &Path, tag: &str| {
+            imgslim().arg("squash").arg(&img).arg("-o").arg(out).args(["--tag", tag, "--compression", "none"]).env("TMPDIR", &tmp).spawn().unwrap()
+        };
+        let kids = [spawn(&file, "a:1"), spawn(&file, "b:2"), spawn(&layout, "a:1"), spawn(&layout, "b:2")];
+        for k in kids {
+            let o = k.wait_with_output().unwrap();
+            assert!(o.status.success(), "both runs finish");
+        }
+        let got = std::fs::read(&file).unwrap();
+        assert!(refs.contains(&got), "round {round}: OUT is one complete image, never a mixture");
+        // Both images are in the layout, each under its tag, and each is valid.
+        for tag in ["a:1", "b:2"] {
+            run_ok(Command::new("skopeo").args(["copy", "-q"]).arg(format!("oci:{}:{tag}", layout.display())).arg(format!("oci:{}:x", t.path().join(format!("check-{round}-{tag}")).display())));
+        }
+        assert_eq!(leftovers(t.path()), Vec::<String>::new(), "no temp files");
+        assert_eq!(listing(&tmp), Vec::<String>::new(), "two runs sharing a work area clean up after themselves");
+    }
+}
+
+#[test]
+fn read_only_input_is_never_modified() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    copy_dir(&busybox(), &src);
+    let ro = t.path().join("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    let bind = Command::new("mount").arg("--bind").arg(&src).arg(&ro).output().unwrap();
+    if !bind.status.success() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI runs as root: {}", stderr(&bind));
+        return;
+    }
+    let _guard = Tmpfs(ro.clone());
+    run_ok(Command::new("mount").args(["-o", "remount,ro,bind"]).arg(&ro));
+    let before = tree_manifest(&ro, true);
+    let atimes = tree_manifest(&src, true);
+    run_ok(imgslim().arg("squash").arg(&ro).arg("-o").arg(t.path().join("sq")));
+    run_ok(imgslim().arg("slim").arg(&ro).arg("-o").arg(t.path().join("sl.tar")).arg("--report").arg(t.path().join("r.json")));
+    run_ok(imgslim().arg("inspect").arg(&ro));
+    assert_eq!(before, tree_manifest(&ro, true));
+    assert_eq!(atimes, tree_manifest(&src, true));
+    // An output on a read-only filesystem: one line naming it, exit 1.
+    let Some(rofs) = Tmpfs::mount(&t.path().join("rofs"), "1m", ",ro") else { return };
+    let out = rofs.0.join("out");
+    let e = refused(imgslim().arg("squash").arg(&ro).arg("-o").arg(&out), 1, &out.display().to_string(), &src);
+    assert!(e.to_lowercase().contains("read-only"), "{e}");
+}

@@ -135,7 +135,7 @@ pub fn wrote(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> 
 pub fn work_area() -> Result<tempfile::TempDir> {
     let base = std::env::temp_dir();
     interrupt::create(|| tempfile::Builder::new().prefix("imgslim-work-").tempdir_in(&base), |t| t.path().to_path_buf())
-        .map_err(|e| Error::input(format!("the work area in {} ($TMPDIR)", base.display()), e.to_string()))
+        .map_err(|e| Error::input(format!("the work area in {} ($TMPDIR)", base.display()), super::outputs::plain(e).to_string()))
 }
 
 pub struct Loaded {

@@ -84,7 +84,7 @@ impl Outputs {
             || tempfile::Builder::new().prefix(".imgslim-tmp-").tempdir_in(&parent).map(|t| t.keep()),
             |p| p.clone(),
         )
-        .map_err(|e| Error::input(given, format!("cannot write in {}: {e}", parent.display())))?;
+        .map_err(|e| Error::input(given, format!("cannot write in {}: {}", parent.display(), plain(e))))?;
         self.items.push(Item { flag: flag.into(), given: given.into(), kind, dest, mode, stage });
         Ok(Slot(self.items.len() - 1))
     }
@@ -198,16 +198,18 @@ impl Outputs {
         for item in &self.items {
             if path.starts_with(&item.stage) {
                 if is_full(source) {
-                    return full_fs(&format!("{} {}", item.flag, item.given), &item.stage, "writing it");
+                    return full_fs(&format!("{} {}", item.flag, item.given), &item.stage, &item.stage, "writing it");
                 }
                 return Error::input(&item.given, source.to_string());
             }
         }
         if path.starts_with(&self.work) && is_full(source) {
-            return full_fs(&format!("the work area {} ($TMPDIR)", self.work.display()), &self.work, "unpacking the input");
+            let tmp = self.work.parent().unwrap_or(&self.work);
+            return full_fs(&format!("the work area in {} ($TMPDIR)", tmp.display()), tmp, &self.work, "unpacking the input");
         }
         if path.starts_with(&self.work) {
-            return Error::input(format!("the work area {} ($TMPDIR)", self.work.display()), source.to_string());
+            let tmp = self.work.parent().unwrap_or(&self.work);
+            return Error::input(format!("the work area in {} ($TMPDIR)", tmp.display()), source.to_string());
         }
         e
     }
@@ -354,21 +356,28 @@ fn add_to_layout(staged: &Path, dest: &Path) -> std::io::Result<Undo> {
     Ok(Undo::Index(index_path, old))
 }
 
+/// The OS error alone: tempfile's message would name the temp path.
+pub fn plain(e: std::io::Error) -> std::io::Error {
+    let os = e.raw_os_error().or_else(|| {
+        let inner = std::error::Error::source(e.get_ref()?)?;
+        inner.downcast_ref::<std::io::Error>()?.raw_os_error()
+    });
+    os.map(std::io::Error::from_raw_os_error).unwrap_or_else(|| std::io::Error::from(e.kind()))
+}
+
 fn is_full(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
-/// "X: no space left on the filesystem at M (F free): writing it needed more than N".
-pub fn full_fs(what: &str, dir: &Path, step: &str) -> Error {
-    let written: u64 = walkdir::WalkDir::new(dir).into_iter().filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
+/// "X: the filesystem mounted at M is full: writing it needed more than the N free there".
+/// N is what the run had to start with: free now plus what the run still holds in `own`.
+pub fn full_fs(what: &str, dir: &Path, own: &Path, step: &str) -> Error {
     let (mount, free) = fs_of(dir);
+    let held: u64 = walkdir::WalkDir::new(own).into_iter().filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
+    let free = free + held;
     Error::input(
         what,
-        format!(
-            "no space left on the filesystem mounted at {mount} ({} free): {step} needed more than {}",
-            super::common::human(free),
-            super::common::human(written)
-        ),
+        format!("the filesystem mounted at {mount} is full: {step} needed more than the {} free there", super::common::human(free)),
     )
 }
 
