@@ -423,10 +423,13 @@ fn full_output_or_work_filesystem_is_one_line_and_leaves_nothing() {
     let Some(small_out) = Tmpfs::mount(&t.path().join("small-out"), "4m", "") else { return };
     let Some(small_tmp) = Tmpfs::mount(&t.path().join("small-tmp"), "4m", "") else { return };
     let mount_of = |p: &Path| p.display().to_string();
-    for (cmd, out, extra) in [("squash", small_out.0.join("o"), vec![]), ("slim", small_out.0.join("o.tar"), vec!["--keep", "/data/**"])] {
+    let report = t.path().join("report.json");
+    let report_arg = report.display().to_string();
+    for (cmd, out, extra) in [("squash", small_out.0.join("o"), vec![]), ("slim", small_out.0.join("o.tar"), vec!["--keep", "/data/**", "--report", &report_arg])] {
         let e = refused(imgslim().arg(cmd).arg(&img).arg("-o").arg(&out).args(extra), 1, &out.display().to_string(), t.path().join("img").as_path());
         assert!(e.contains(&format!("filesystem mounted at {} is full", mount_of(&small_out.0))) && e.contains("MB free"), "{e}");
         assert_eq!(listing(&small_out.0), Vec::<String>::new(), "nothing left on the full filesystem");
+        assert!(!report.exists(), "a late failure of -o leaves no --report either");
     }
     let out = t.path().join("fine");
     let e = refused(imgslim().arg("squash").arg(&img).arg("-o").arg(&out).env("TMPDIR", &small_tmp.0), 1, "$TMPDIR", t.path().join("img").as_path());
@@ -507,4 +510,13 @@ fn read_only_input_is_never_modified() {
     let out = rofs.0.join("out");
     let e = refused(imgslim().arg("squash").arg(&ro).arg("-o").arg(&out), 1, &out.display().to_string(), &src);
     assert!(e.to_lowercase().contains("read-only"), "{e}");
+}
+
+#[test]
+fn report_streams_to_stdout() {
+    let o = run_ok(imgslim().arg("slim").arg(busybox()).args(["--dry-run", "--report", "-"]));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("stdout is the JSON report alone");
+    assert!(v["paths"].as_array().is_some_and(|p| !p.is_empty()));
+    assert!(stderr(&o).contains("dry run"), "the summary is on stderr");
+    refused(imgslim().arg("slim").arg(busybox()).args(["-o", "-", "--report", "-"]), 2, "stdout", &busybox());
 }
