@@ -15,7 +15,7 @@ pub struct InputArgs {
     /// OCI layout, an OCI archive, a `docker save` tar, gzip/zstd-compressed or not); `-` reads
     /// a tar from stdin.
     pub image: String,
-    /// Platform to pick from a multi-platform index.
+    /// Platform to pick from a multi-platform index [default: linux/amd64].
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 }
