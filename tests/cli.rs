@@ -520,3 +520,19 @@ fn report_streams_to_stdout() {
     assert!(stderr(&o).contains("dry run"), "the summary is on stderr");
     refused(imgslim().arg("slim").arg(busybox()).args(["-o", "-", "--report", "-"]), 2, "stdout", &busybox());
 }
+
+#[test]
+fn a_reader_that_goes_away_leaves_no_work_area() {
+    let t = tempfile::tempdir().unwrap();
+    let img = big_image(&t.path().join("img"));
+    let tmp = t.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut child = imgslim().arg("squash").arg(&img).args(["-o", "-"]).env("TMPDIR", &tmp).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut head = [0u8; 512];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "a closed stdout is an error, not a SIGPIPE death: {}", stderr(&o));
+    assert!(stderr(&o).contains("stdout"), "{}", stderr(&o));
+    assert_eq!(listing(&tmp), Vec::<String>::new(), "the work area is removed");
+}

@@ -174,9 +174,7 @@ impl Outputs {
         let items = &self.items;
         interrupt::critical(|_| {
             let mut done: Vec<Undo> = Vec::new();
-            // stdout last: it cannot be undone.
-            let order = items.iter().filter(|i| i.dest.is_some()).chain(items.iter().filter(|i| i.dest.is_none()));
-            for item in order {
+            for item in items.iter().filter(|i| i.dest.is_some()) {
                 match place(item) {
                     Ok(u) => done.push(u),
                     Err(e) => {
@@ -188,7 +186,13 @@ impl Outputs {
                 }
             }
             Ok(())
-        })
+        })?;
+        // stdout last, outside the critical section: it cannot be undone, and a slow reader
+        // must not hold off Ctrl-C.
+        for item in items.iter().filter(|i| i.dest.is_none()) {
+            stream_to_stdout(&item.stage.join("out"))?;
+        }
+        Ok(())
     }
 
     /// Rewrite an error about a staging path to name the user's path, and turn a full
@@ -254,9 +258,6 @@ impl Undo {
 fn place(item: &Item) -> Result<Undo> {
     let staged = item.stage.join("out");
     let Some(dest) = &item.dest else {
-        let mut f = std::fs::File::open(&staged).at(&staged)?;
-        let mut out = std::io::stdout().lock();
-        std::io::copy(&mut f, &mut out).and_then(|_| out.flush()).map_err(|e| Error::io("stdout", e))?;
         return Ok(Undo::Nothing);
     };
     let name_err = |e: std::io::Error| Error::input(&item.given, e.to_string());
@@ -270,6 +271,17 @@ fn place(item: &Item) -> Result<Undo> {
         },
         Mode::Create => create(item, &staged, dest),
     }
+}
+
+/// Copy a staged output to stdout. A reader that goes away (`| head`) is an error here, not
+/// a SIGPIPE death, so the work area is still removed.
+fn stream_to_stdout(staged: &Path) -> Result<()> {
+    // SAFETY: changing a signal disposition; no handler code runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let mut f = std::fs::File::open(staged).at(staged)?;
+    let mut out = std::io::stdout().lock();
+    std::io::copy(&mut f, &mut out).and_then(|_| out.flush()).map_err(|e| Error::io("stdout", e))?;
+    Ok(())
 }
 
 fn create(item: &Item, staged: &Path, dest: &Path) -> Result<Undo> {
