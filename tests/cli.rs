@@ -536,3 +536,21 @@ fn a_reader_that_goes_away_leaves_no_work_area() {
     assert!(stderr(&o).contains("stdout"), "{}", stderr(&o));
     assert_eq!(listing(&tmp), Vec::<String>::new(), "the work area is removed");
 }
+
+#[test]
+fn a_directory_that_appears_at_out_during_the_run_is_left_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let img = big_image(&t.path().join("img"));
+    for name in ["out.tar", "out-layout"] {
+        let out = t.path().join(name);
+        let child = imgslim().arg("squash").arg(&img).arg("-o").arg(&out).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("precious.c"), "int main(){}").unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("changed while imgslim ran"), "{name}: {}", stderr(&o));
+        assert_eq!(listing(&out), ["precious.c"], "{name}: the user's directory is untouched");
+        assert_eq!(leftovers(t.path()), Vec::<String>::new());
+    }
+}

@@ -14,7 +14,9 @@ pub struct InspectArgs {
 
 pub fn run(a: &InspectArgs) -> CmdResult {
     let work = common::work_area()?;
-    let l = common::load(common::open(&a.input, work.path())?, work.path())?;
+    // No outputs: the transaction only names work-area errors as the user knows them.
+    let outs = super::outputs::Outputs::new(false, work.path());
+    let l = common::open(&a.input, work.path()).and_then(|img| common::load(img, work.path())).map_err(|e| outs.user_error(e))?;
     let cfg = &l.image.config;
     let (wasted_bytes, wasted_files) = l.wasted();
     let (mut files, mut merged_bytes) = (0u64, 0u64);

@@ -263,14 +263,41 @@ fn place(item: &Item) -> Result<Undo> {
     let name_err = |e: std::io::Error| Error::input(&item.given, e.to_string());
     match item.mode {
         Mode::AddToLayout => add_to_layout(&staged, dest).map_err(name_err),
-        Mode::Replace => match exchange(&staged, dest) {
-            // The old content is now at `staged`, inside the staging dir that is dropped.
-            Ok(()) => Ok(Undo::Exchange(dest.clone(), staged)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(item, &staged, dest),
-            Err(e) => Err(name_err(e)),
-        },
+        Mode::Replace => swap_in(item, &staged, dest),
         Mode::Create => create(item, &staged, dest),
     }
+}
+
+/// What may be swapped out of `p` and then deleted with the staging dir: a file (or link)
+/// for a file output, an empty directory or an OCI layout for a layout output.
+fn replaceable(kind: Kind, p: &Path) -> bool {
+    match std::fs::symlink_metadata(p) {
+        Ok(md) if md.is_dir() => {
+            kind == Kind::Layout && (p.join("oci-layout").is_file() || std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none()))
+        }
+        Ok(_) => kind == Kind::File,
+        Err(_) => false,
+    }
+}
+
+/// Exchange the staged output with what is at `dest`, checking before and after that what
+/// goes out is something imgslim may replace: what is at OUT may have changed since the
+/// check before the work (another program, another run). Never deletes anything else.
+fn swap_in(item: &Item, staged: &Path, dest: &Path) -> Result<Undo> {
+    let changed = || Error::input(&item.given, "changed while imgslim ran (it is no longer a file or an OCI layout imgslim may replace); left as it is");
+    if !dest.exists() && std::fs::symlink_metadata(dest).is_err() {
+        return create(item, staged, dest);
+    }
+    if !replaceable(item.kind, dest) {
+        return Err(changed());
+    }
+    exchange(staged, dest).map_err(|e| Error::input(&item.given, e.to_string()))?;
+    if !replaceable(item.kind, staged) {
+        let _ = exchange(staged, dest);
+        return Err(changed());
+    }
+    // The old content is now at `staged`, inside the staging dir that is dropped.
+    Ok(Undo::Exchange(dest.to_path_buf(), staged.to_path_buf()))
 }
 
 /// Copy a staged output to stdout. A reader that goes away (`| head`) is an error here, not
@@ -290,10 +317,8 @@ fn create(item: &Item, staged: &Path, dest: &Path) -> Result<Undo> {
         // Another run created it meanwhile: a layout gets our image added; a file is
         // replaced whole (both runs finish, OUT is one complete image).
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match item.kind {
-            Kind::Layout => add_to_layout(staged, dest).map_err(|e| Error::input(&item.given, e.to_string())),
-            Kind::File => exchange(staged, dest)
-                .map(|()| Undo::Exchange(dest.to_path_buf(), staged.to_path_buf()))
-                .map_err(|e| Error::input(&item.given, e.to_string())),
+            Kind::Layout if dest.join("oci-layout").is_file() => add_to_layout(staged, dest).map_err(|e| Error::input(&item.given, e.to_string())),
+            _ => swap_in(item, staged, dest),
         },
         Err(e) => Err(Error::input(&item.given, e.to_string())),
     }
@@ -338,6 +363,9 @@ fn write_replace(p: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// same ref name is replaced and every other entry stays. Under an flock on the layout, so
 /// concurrent runs each add theirs.
 fn add_to_layout(staged: &Path, dest: &Path) -> std::io::Result<Undo> {
+    if !dest.join("oci-layout").is_file() || !dest.join("index.json").is_file() {
+        return Err(std::io::Error::other("is no longer an OCI layout; left as it is"));
+    }
     let dir = std::fs::File::open(dest)?;
     // SAFETY: a valid open file descriptor; the lock is released when `dir` closes.
     if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&dir), libc::LOCK_EX) } != 0 {
