@@ -4,6 +4,10 @@
 //! filesystem, so putting it in place is a rename). Commands write into the staging paths;
 //! `commit` puts every output in place at the end, undoing the ones already placed if a later
 //! one fails. Dropping an uncommitted transaction, an error, or a signal leaves none of them.
+//!
+//! A new output (`--html`, `--sbom`): `let s = outs.add("--html", path, Kind::File)?` next to
+//! the others, before the image is unpacked; write the file at `outs.path(s)`; the command's
+//! `outs.commit()` places it with the rest, and `outs.user_error` names it in errors.
 use super::interrupt;
 use crate::error::{Error, IoContext, Result};
 use std::ffi::CString;
@@ -105,11 +109,6 @@ impl Outputs {
 
     pub fn is_stdout(&self, s: Slot) -> bool {
         self.items[s.0].dest.is_none()
-    }
-
-    /// True when an output goes to stdout (then all human output must go to stderr).
-    pub fn uses_stdout(&self) -> bool {
-        self.items.iter().any(|i| i.dest.is_none())
     }
 
     /// Classify an existing path and decide what writing there means; refuse what would
