@@ -195,6 +195,10 @@ fn exit_codes_and_errors_naming_the_users_path() {
     let h = String::from_utf8_lossy(&h.stdout);
     for code in ["130/143", "refused by policy", "usage error"] {
         assert!(h.contains(code), "--help documents exit codes: {h}");
+        for sub in ["squash", "slim", "pack", "inspect"] {
+            let o = run_ok(imgslim().args([sub, "--help"]));
+            assert!(String::from_utf8_lossy(&o.stdout).contains(code), "{sub} --help documents exit codes");
+        }
     }
     assert!(String::from_utf8_lossy(&run_ok(imgslim().args(["help", "--help"])).stdout).contains("Usage: imgslim help"));
     assert!(String::from_utf8_lossy(&run_ok(imgslim().args(["help", "pack"])).stdout).contains("--pack-level"));

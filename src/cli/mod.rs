@@ -44,12 +44,16 @@ Exit codes:
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Show layers, config and wasted bytes of an image.
+    #[command(after_help = EXIT_CODES)]
     Inspect(inspect::InspectArgs),
     /// Merge all layers into one and write the image back.
+    #[command(after_help = EXIT_CODES)]
     Squash(squash::SquashArgs),
     /// Make a minimal image: keep what the app needs, drop the rest, say why.
+    #[command(after_help = EXIT_CODES)]
     Slim(Box<slim::SlimArgs>),
     /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
+    #[command(after_help = EXIT_CODES)]
     Pack(crate::pack::cli::PackArgs),
     /// Print the help of imgslim or of a subcommand.
     Help(HelpArgs),
