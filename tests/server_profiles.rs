@@ -109,3 +109,31 @@ fn postgresql_debian_server() {
     assert!(n.warnings.iter().any(|w| w.contains("timescaledb") && w.contains("preload.conf")), "{:#?}", n.warnings);
     assert!(!n.warnings.iter().any(|w| w.contains("commented")), "{:#?}", n.warnings);
 }
+
+#[test]
+fn redis_debian_server() {
+    let Some(r) = unpacked(&["redis-server", "redis-tools"]) else { return };
+    // A derived image's config: Debian's included, a module that is there and one that is not.
+    let m = r.join("usr/lib/redis/modules");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::copy("/bin/true", m.join("probe.so")).unwrap();
+    std::fs::create_dir_all(r.join("usr/local/etc/redis")).unwrap();
+    std::fs::create_dir_all(r.join("srv/redis-data")).unwrap();
+    std::fs::write(
+        r.join("usr/local/etc/redis/redis.conf"),
+        "include /etc/redis/redis.conf\nloadmodule /usr/lib/redis/modules/probe.so\nloadmodule /opt/missing/search.so\ndir /srv/redis-data\n# loadmodule /commented.so\n",
+    )
+    .unwrap();
+    let (_, n) = eval(&r, &[], &[]);
+    assert!(applied(&n, "redis"), "{:?}", n.applied);
+    // redis-server is a symlink to redis-check-rdb: the file behind it is the root.
+    for p in ["/usr/bin/redis-check-rdb", "/usr/bin/redis-cli", "/usr/lib/redis/modules/probe.so"] {
+        assert!(elf_root(&n, p), "{p} is not an ELF root: {:#?}", n.elf_roots);
+    }
+    for p in ["/usr/bin/redis-server", "/etc/redis/redis.conf", "/usr/local/etc/redis/redis.conf"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    assert!(n.keep_dirs.iter().any(|k| k.path == "/srv/redis-data"), "{:#?}", n.keep_dirs);
+    assert!(n.warnings.iter().any(|w| w.contains("/opt/missing/search.so")), "{:#?}", n.warnings);
+    assert!(!n.warnings.iter().any(|w| w.contains("commented")), "{:#?}", n.warnings);
+}

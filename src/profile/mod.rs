@@ -58,6 +58,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("node.toml", include_str!("../../profiles/node.toml")),
     ("postgresql.toml", include_str!("../../profiles/postgresql.toml")),
     ("python.toml", include_str!("../../profiles/python.toml")),
+    ("redis.toml", include_str!("../../profiles/redis.toml")),
     ("tzdata.toml", include_str!("../../profiles/tzdata.toml")),
     ("tzdata-all.toml", include_str!("../../profiles/tzdata-all.toml")),
 ];

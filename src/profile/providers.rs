@@ -12,7 +12,7 @@ pub mod python;
 pub mod servers;
 pub mod web;
 
-pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql"];
+pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis"];
 
 pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<String> {
     match name {
@@ -28,6 +28,7 @@ pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) ->
         "jvm" => web::jvm(cx, acc),
         "nginx" => web::nginx(cx, acc),
         "postgresql" => servers::postgresql(cx, acc),
+        "redis" => servers::redis(cx, acc),
         _ => None,
     }
 }

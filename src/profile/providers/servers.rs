@@ -151,6 +151,52 @@ fn pg_library(cx: &Ctx, acc: &mut Acc, lib: &str, libdirs: &[String], reason: &s
     }
 }
 
+/// Config files Redis/Valkey images start with (Debian's, the official image's convention).
+const REDIS_CONFS: &[&str] = &[
+    "/etc/redis/*.conf", "/etc/valkey/*.conf", "/usr/local/etc/redis/*.conf", "/usr/local/etc/valkey/*.conf",
+    "/etc/redis.conf", "/usr/local/etc/redis.conf", "/data/*.conf",
+];
+
+/// redis: what redis.conf (and its includes) names.
+pub(crate) fn redis(cx: &Ctx, acc: &mut Acc) -> Option<String> {
+    let fs = cx.view.fs;
+    let mut confs: Vec<String> = REDIS_CONFS.iter().flat_map(|p| expand_all(fs, p)).collect();
+    let mut seen = BTreeSet::new();
+    let mut modules = 0;
+    while let Some(f) = confs.pop() {
+        if !seen.insert(f.clone()) || seen.len() > 200 {
+            continue;
+        }
+        acc.keep(f.clone(), "redis: configuration file");
+        let Some(b) = fs.read(&f) else { continue };
+        for (name, value) in conf_settings(&String::from_utf8_lossy(&b)) {
+            let reason = format!("redis: `{name} {value}` in {f}");
+            let abs = value.starts_with('/');
+            match name.as_str() {
+                "include" => confs.extend(expand_all(fs, &value)),
+                "loadmodule" => match fs.resolve(&value).filter(|r| abs && r.node == Node::File) {
+                    Some(r) => {
+                        modules += 1;
+                        acc.elf_root(r.path, reason);
+                    }
+                    None => acc.warn(format!("{reason}: module {value} is not in the image (the server will not start without it)")),
+                },
+                "aclfile" | "tls-cert-file" | "tls-key-file" | "tls-ca-cert-file" | "tls-dh-params-file" if abs => {
+                    acc.keep_glob(fs, &value, &reason);
+                }
+                "dir" | "logfile" | "pidfile" | "unixsocket" if abs => {
+                    let d = if name == "dir" { value.clone() } else { dirname(&value) };
+                    if let Some(r) = fs.resolve(&d).filter(|r| r.node == Node::Dir) {
+                        acc.keep_dirs.entry(r.path).or_insert(reason);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(format!("{} config file(s) read, {modules} module(s) loaded", seen.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::conf_settings;
