@@ -56,7 +56,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ("nginx.toml", include_str!("../../profiles/nginx.toml")),
     ("openssl.toml", include_str!("../../profiles/openssl.toml")),
     ("node.toml", include_str!("../../profiles/node.toml")),
+    ("postgresql.toml", include_str!("../../profiles/postgresql.toml")),
     ("python.toml", include_str!("../../profiles/python.toml")),
+    ("redis.toml", include_str!("../../profiles/redis.toml")),
     ("tzdata.toml", include_str!("../../profiles/tzdata.toml")),
     ("tzdata-all.toml", include_str!("../../profiles/tzdata-all.toml")),
 ];

@@ -9,9 +9,10 @@ use crate::elf::{self, Node, RootFs};
 
 pub mod node;
 pub mod python;
+pub mod servers;
 pub mod web;
 
-pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx"];
+pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis"];
 
 pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<String> {
     match name {
@@ -26,6 +27,8 @@ pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) ->
         "node" => node::provide(cx, acc),
         "jvm" => web::jvm(cx, acc),
         "nginx" => web::nginx(cx, acc),
+        "postgresql" => servers::postgresql(cx, acc),
+        "redis" => servers::redis(cx, acc),
         _ => None,
     }
 }

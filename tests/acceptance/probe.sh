@@ -7,6 +7,7 @@
 # Probe file lines (shell-quoted words, '#' comments):
 #   port N                 image is a server: start its entrypoint detached, share host net
 #   ready PATH             readiness URL path (default /)
+#   ready-exec ARGS...     readiness = ARGS exit 0 inside the server (non-HTTP servers: psql, redis-cli)
 #   http NAME METHOD PATH  record "status=.. content-type=.." + body
 #   exec NAME ARGS...      run ARGS inside the running server container (stdout + exit code)
 #   run NAME [ARGS...]     run a fresh container, ARGS replace Entrypoint+Cmd (none = image default)
@@ -77,22 +78,27 @@ new_id() { id="imgslim-accept-$$-${#ids[@]}-$RANDOM"; ids+=("$id"); }
 
 # Probe lines are trusted repo content; eval gives them shell quoting.
 mapfile -t lines < <(grep -v '^[[:space:]]*\(#\|$\)' "$probes")
-port="" ready=/ failed=0 server="" total=0
+port="" ready=/ ready_cmd=() failed=0 server="" total=0
 for l in "${lines[@]}"; do
     eval "set -- $l"
-    case $1 in port) port=$2 ;; ready) ready=$2 ;; esac
+    case $1 in port) port=$2 ;; ready) ready=$2 ;; ready-exec) shift; ready_cmd=("$@") ;; esac
 done
+is_ready() {
+    if ((${#ready_cmd[@]})); then runc_ exec "$server" "${ready_cmd[@]}" </dev/null >/dev/null 2>&1
+    else curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port$ready"; fi
+}
 
 start_server() {
     new_id; server=$id
     # Same image probed twice at once (two variants) would collide on the port.
     exec 7>"$ACCEPT_CACHE/locks/port-$port.lock"; flock 7
-    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+    # Any listener (HTTP or not) on the port is someone else's.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port already in use before starting the container"
     fi
     runc_ run -d --bundle "$work/bundle" "$server" </dev/null >"$out/server.log" 2>&1
     local deadline=$((SECONDS + ready_timeout))
-    until curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port$ready"; do
+    until is_ready; do
         if [[ $(runc_ state "$server" 2>/dev/null | jq -r .status) != running ]]; then
             log "server exited before ready; log:"; tail -20 "$out/server.log" >&2; return 1
         fi
@@ -122,7 +128,7 @@ for l in "${lines[@]}"; do
     fi
     kind=$1; shift
     case $kind in
-    port | ready) continue ;;
+    port | ready | ready-exec) continue ;;
     http)
         name=$1 method=$2 path=$3 total=$((total + 1))
         code=$(curl -sS --max-time 20 -X "$method" -o "$out/$name.body" -w '%{http_code} %{content_type}' \

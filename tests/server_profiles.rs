@@ -1,0 +1,139 @@
+//! Server profiles (postgresql, redis, apache/php) on the real Debian packages: `apt-get download`
+//! + `dpkg-deb -x` into a tree, then the profile stage is evaluated on it. The acceptance images
+//! (tests/acceptance/build/{postgres,redis}.sh) run the slimmed servers; these tests pin what each
+//! profile keeps, leaves out and names. apt-get/dpkg-deb missing: skip, or fail under CI=true.
+mod common;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use imgslim::elf::HostDir;
+use imgslim::profile::{drop_rules, evaluate, ImageView, Needs, ProfileSet};
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The packages unpacked into one tree, cached per package set (the .debs are ~20 MB).
+fn unpacked(pkgs: &[&str]) -> Option<PathBuf> {
+    if !common::have_tool("apt-get") || !common::have_tool("dpkg-deb") {
+        return None;
+    }
+    let base = std::env::var_os("IMGSLIM_TEST_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/imgslim-test"));
+    let dir = base.join(format!("debs-{}", pkgs.join("+")));
+    let root = dir.join("root");
+    if dir.join(".complete").exists() {
+        return Some(root);
+    }
+    let dl = dir.join("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    let out = Command::new("apt-get").arg("download").args(pkgs).current_dir(&dl).output().unwrap();
+    if !out.status.success() {
+        assert!(!ci(), "apt-get download {pkgs:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("SKIP: apt-get download {pkgs:?} failed");
+        return None;
+    }
+    for deb in std::fs::read_dir(&dl).unwrap() {
+        let deb = deb.unwrap().path();
+        assert!(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root).status().unwrap().success(), "dpkg-deb -x {}", deb.display());
+    }
+    std::fs::write(dir.join(".complete"), b"").unwrap();
+    Some(root)
+}
+
+fn eval(root: &Path, env: &[(&str, &str)], roots: &[&str]) -> (ProfileSet, Needs) {
+    let fs = HostDir::new(root);
+    let set = ProfileSet::builtin().unwrap();
+    let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let roots: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
+    let view = ImageView { fs: &fs, env: &env, roots: &roots, workdir: Some("/"), user: None };
+    let n = evaluate(&set, &[], &view).unwrap();
+    (set, n)
+}
+
+fn is_kept(n: &Needs, p: &str) -> bool {
+    n.keep.iter().any(|k| k.path == p || p.starts_with(&format!("{}/", k.path)))
+}
+fn elf_root(n: &Needs, p: &str) -> bool {
+    n.elf_roots.iter().any(|k| k.path == p)
+}
+fn applied(n: &Needs, name: &str) -> bool {
+    n.applied.iter().any(|a| a.name == name)
+}
+
+/// The server's major version directory, e.g. /usr/lib/postgresql/15.
+fn only_subdir(dir: &Path) -> String {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    assert_eq!(v.len(), 1, "{}: {v:?}", dir.display());
+    v.remove(0)
+}
+
+#[test]
+fn postgresql_debian_server() {
+    let Some(r) = unpacked(&["postgresql-15", "postgresql-client-15", "tzdata", "libc-bin"]) else { return };
+    let major = only_subdir(&r.join("usr/lib/postgresql"));
+    let (lib, bin, share) = (format!("/usr/lib/postgresql/{major}/lib"), format!("/usr/lib/postgresql/{major}/bin"), format!("/usr/share/postgresql/{major}"));
+    // A data dir as the official image has it, with a config that preloads one module the
+    // package has and one it does not.
+    let data = r.join("var/lib/postgresql/data");
+    std::fs::create_dir_all(data.join("conf.d")).unwrap();
+    std::fs::write(data.join("postgresql.conf"), "include_dir = 'conf.d'\n#shared_preload_libraries = 'commented'\n").unwrap();
+    std::fs::write(data.join("conf.d/preload.conf"), "shared_preload_libraries = '$libdir/pg_stat_statements, timescaledb'\n").unwrap();
+
+    let (set, n) = eval(&r, &[("PGDATA", "/var/lib/postgresql/data")], &[]);
+    assert!(applied(&n, "postgresql"), "{:?}", n.applied);
+    // The server, setup programs and clients; modules the server dlopen()s.
+    for p in ["postgres", "initdb", "pg_ctl", "psql", "pg_dump", "pg_isready"] {
+        assert!(elf_root(&n, &format!("{bin}/{p}")), "{p} is not an ELF root");
+    }
+    for m in ["plpgsql.so", "hstore.so", "pg_trgm.so", "dict_snowball.so", "utf8_and_iso8859_1.so", "pg_stat_statements.so"] {
+        assert!(elf_root(&n, &format!("{lib}/{m}")), "{m} is not an ELF root");
+    }
+    // What initdb and the server read at run time.
+    for p in ["postgres.bki", "postgresql.conf.sample", "timezonesets/Default", "tsearch_data/english.stop", "extension/hstore.control", "extension/pg_trgm--1.3.sql"] {
+        assert!(is_kept(&n, &format!("{share}/{p}")), "{share}/{p} not kept");
+    }
+    for p in ["/usr/share/zoneinfo/Europe/Paris", "/usr/bin/locale", "/var/lib/postgresql/data/conf.d/preload.conf"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    // The JIT provider (and with it libLLVM) is left out; PGXS and the man pages go by name.
+    for p in [format!("{lib}/llvmjit.so"), format!("{lib}/bitcode/postgres/access/brin/brin.bc"), format!("{share}/man/man1/psql.1.gz")] {
+        assert!(!is_kept(&n, &p) && !elf_root(&n, &p), "{p} kept");
+    }
+    assert!(n.keep_dirs.iter().any(|k| k.path == "/var/log/postgresql" || k.path == "/var/run/postgresql") || !r.join("var/log/postgresql").exists());
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule(&format!("{share}/man/man1/psql.1.gz")).as_deref(), Some("postgresql-man"));
+    assert_eq!(rule(&format!("{lib}/pgxs/src/test/regress/pg_regress")).as_deref(), Some("postgresql-regress"));
+    assert_eq!(rule(&format!("{lib}/pgxs/src/Makefile.global")).as_deref(), Some("postgresql-pgxs"));
+    assert!(n.warnings.iter().any(|w| w.contains("timescaledb") && w.contains("preload.conf")), "{:#?}", n.warnings);
+    assert!(!n.warnings.iter().any(|w| w.contains("commented")), "{:#?}", n.warnings);
+}
+
+#[test]
+fn redis_debian_server() {
+    let Some(r) = unpacked(&["redis-server", "redis-tools"]) else { return };
+    // A derived image's config: Debian's included, a module that is there and one that is not.
+    let m = r.join("usr/lib/redis/modules");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::copy("/bin/true", m.join("probe.so")).unwrap();
+    std::fs::create_dir_all(r.join("usr/local/etc/redis")).unwrap();
+    std::fs::create_dir_all(r.join("srv/redis-data")).unwrap();
+    std::fs::write(
+        r.join("usr/local/etc/redis/redis.conf"),
+        "include /etc/redis/redis.conf\nloadmodule /usr/lib/redis/modules/probe.so\nloadmodule /opt/missing/search.so\ndir /srv/redis-data\n# loadmodule /commented.so\n",
+    )
+    .unwrap();
+    let (_, n) = eval(&r, &[], &[]);
+    assert!(applied(&n, "redis"), "{:?}", n.applied);
+    // redis-server is a symlink to redis-check-rdb: the file behind it is the root.
+    for p in ["/usr/bin/redis-check-rdb", "/usr/bin/redis-cli", "/usr/lib/redis/modules/probe.so"] {
+        assert!(elf_root(&n, p), "{p} is not an ELF root: {:#?}", n.elf_roots);
+    }
+    for p in ["/usr/bin/redis-server", "/etc/redis/redis.conf", "/usr/local/etc/redis/redis.conf"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    assert!(n.keep_dirs.iter().any(|k| k.path == "/srv/redis-data"), "{:#?}", n.keep_dirs);
+    assert!(n.warnings.iter().any(|w| w.contains("/opt/missing/search.so")), "{:#?}", n.warnings);
+    assert!(!n.warnings.iter().any(|w| w.contains("commented")), "{:#?}", n.warnings);
+}
