@@ -2,6 +2,7 @@
 //! (one line naming the file, blob or entry), 2 a usage error.
 mod common;
 mod inspect;
+pub mod run;
 mod slim;
 mod squash;
 
@@ -25,6 +26,9 @@ pub enum Command {
     Slim(Box<slim::SlimArgs>),
     /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
     Pack(crate::pack::cli::PackArgs),
+    /// Run the image's app in a daemonless, rootless sandbox (like `docker run --rm`); exits
+    /// with the app's code.
+    Run(Box<run::RunArgs>),
 }
 
 pub fn main() -> i32 {
@@ -37,6 +41,10 @@ pub fn main() -> i32 {
         }
     };
     let result = match &cli.command {
+        Command::Run(a) => match run::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Inspect(a) => inspect::run(a),
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),

@@ -19,6 +19,7 @@ mod init;
 pub mod probe;
 pub mod process;
 pub mod rootfs;
+pub mod session;
 mod setup;
 pub mod syscall;
 
