@@ -304,8 +304,12 @@ fn http_probes_against_real_server_images_match_runc() {
     if !must_be_root() || !have_tool("runc") {
         return;
     }
-    let Some(go) = acceptance_image("static-go-alpine") else { return };
+    let Some(cached) = acceptance_image("static-go-alpine") else { return };
     let t = tempfile::tempdir().unwrap();
+    // A copy every uid can read (the cache is root's).
+    let go = t.path().join("oci");
+    run_ok(Command::new("cp").arg("-r").arg(&cached).arg(&go));
+    run_ok(Command::new("chmod").args(["-R", "a+rX"]).arg(t.path()));
     // The oracle: the same image's answers under runc (host network, port 18085).
     let ids = ["sh", "-c", "id -u; id -g; id -un; id -gn"];
     let (code, runc_id) = runc_run(&go, t.path(), &ids);
@@ -324,7 +328,7 @@ fn http_probes_against_real_server_images_match_runc() {
         assert!(out.contains("GET :18085/health") && out.contains("status=200"), "{out}");
         assert!(out.contains("status=404"), "{out}");
         // The user and group answer as under runc: the image's user, resolved from its own /etc/passwd.
-        let o = imgslim_as(uid, tmp.path()).arg("run").arg(&go).args(["--"]).args(ids).output().unwrap();
+        let o = imgslim_as(uid, tmp.path()).arg("run").arg(&go).args(["--entrypoint", "sh", "--"]).args(&ids[1..]).output().unwrap();
         assert_eq!(text(&o).1, runc_id, "as {uid:?}");
         no_leftovers(tmp.path());
     }
