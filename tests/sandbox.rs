@@ -333,3 +333,24 @@ fn http_probes_against_real_server_images_match_runc() {
         no_leftovers(tmp.path());
     }
 }
+
+#[test]
+fn slim_verify_passes_a_good_slim_and_names_the_probe_a_broken_one_fails() {
+    if !must_be_root() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let tmp = open_tmp();
+    let slim = |out: &str, extra: &[&str]| {
+        imgslim_as(None, tmp.path()).arg("slim").arg(busybox_glibc()).arg("-o").arg(t.path().join(out)).args(["--format", "oci", "--verify", "--exec", "sh -c 'echo $((6*7))'"]).args(extra).output().unwrap()
+    };
+    let (code, out, err) = text(&slim("good", &[]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verify: the candidate answered every probe (2) like the original"), "{out}");
+    // libm is DT_NEEDED by busybox: dropping it breaks every command.
+    let (code, out, err) = text(&slim("broken", &["--drop", "/lib/libm.so.6"]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("probes answered differently: exec sh -c 'echo $((6*7))'"), "{err}");
+    assert!(out.contains("libm.so.6: cannot open shared object file"), "{out}");
+    no_leftovers(tmp.path());
+}
