@@ -15,3 +15,4 @@ pub mod pack;
 pub mod plan;
 pub mod profile;
 pub mod report;
+pub mod sandbox;

@@ -5,9 +5,11 @@ mod common;
 mod inspect;
 pub mod interrupt;
 pub mod outputs;
+pub mod run;
 mod slim;
 mod squash;
 pub(crate) mod ui;
+pub mod verify;
 pub(crate) use common::work_area;
 
 use crate::error::Error;
@@ -55,6 +57,14 @@ pub enum Command {
     /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
     #[command(after_help = EXIT_CODES)]
     Pack(crate::pack::cli::PackArgs),
+    /// Run the image's app in a daemonless, rootless sandbox (like `docker run --rm`); exits
+    /// with the app's code.
+    #[command(after_help = EXIT_CODES)]
+    Run(Box<run::RunArgs>),
+    /// Run ORIGINAL and CANDIDATE with the same probes and compare every answer (exit 3 when
+    /// any differs).
+    #[command(after_help = EXIT_CODES)]
+    Verify(Box<verify::VerifyArgs>),
     /// Print the help of imgslim or of a subcommand.
     Help(HelpArgs),
 }
@@ -88,10 +98,15 @@ pub fn main() -> i32 {
     ui::set(cli.quiet, cli.verbose);
     interrupt::install();
     let result = match &cli.command {
+        Command::Run(a) => match run::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Inspect(a) => inspect::run(a),
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
         Command::Pack(a) => crate::pack::cli::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Help(a) => help(a),
     };
     match result {

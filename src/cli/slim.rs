@@ -69,6 +69,12 @@ pub struct SlimArgs {
     /// Packing preset, 0 (fast) to 9 (smallest), as `pack --pack-level`.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9), requires = "pack")]
     pub pack_level: u32,
+    /// After writing, run the original and the slimmed image in the sandbox with the same
+    /// probes and compare every answer (`imgslim verify`); exit 3 naming the probes that differ.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub probes: crate::sandbox::ProbeArgs,
 }
 
 fn kv(list: &[String], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -92,8 +98,14 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     if a.output.output.is_none() && !a.dry_run {
         return Err(Error::Usage("slim needs -o OUT (or --dry-run)".into()));
     }
+    if a.verify && (a.dry_run || a.output.output.as_deref() == Some("-")) {
+        return Err(Error::Usage("--verify needs an image on disk to run: drop --dry-run / -o -".into()));
+    }
+    a.probes.probes()?;
     let edits = Edits::parse(a)?;
     let work = common::work_area()?;
+    // Forked before the run's threads: it removes the work area even if a verify run is killed.
+    let _guardian = if a.verify { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
     let mut outs = Outputs::new(a.output.force, work.path());
     slim(a, &edits, work.path(), &mut outs).map_err(|e| outs.user_error(e))
 }
@@ -222,6 +234,12 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     ui::step("put the outputs in place", || outs.commit())?;
     ui::info(&report::summary(&plan, before, Some(after), &notes));
     ui::info(&format!("{} in {:.1}s", common::wrote(outs, &image_out, &manifest), t0.elapsed().as_secs_f64()));
+    if a.verify {
+        crate::sandbox::session::catch_interrupts();
+        let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone() };
+        let opts = crate::sandbox::session::RunOptions { capture: true, ..Default::default() };
+        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
+    }
     Ok(())
 }
 
