@@ -253,3 +253,18 @@ fn keep_of_an_elf_file_keeps_its_libraries() {
     assert_eq!(c1, 0, "{o1}");
     assert_eq!((c2, &o2), (c1, &o1), "the kept program must run");
 }
+
+#[test]
+fn clean_level_keeps_package_manager_and_drop_rows_per_glob() {
+    let t = tempfile::tempdir().unwrap();
+    let orig = alpine_tool_image(&t.path().join("orig"));
+    let o = run_ok(imgslim().arg("slim").arg(&orig).args(["--dry-run", "--level", "clean", "--explain", "/sbin/apk", "--explain", "/usr/share/doc/tool/README"]).args(["--drop", "/usr/bin/w[c]", "--drop", "/etc/motd", "--drop", "/nope/*"]));
+    let s = String::from_utf8_lossy(&o.stdout);
+    // apk is a package manager: the minimal level's business, not clean's.
+    assert!(s.contains("/sbin/apk: kept: clean level"), "{s}");
+    assert!(s.contains("/usr/share/doc/tool/README: dropped by rule 'docs'"), "{s}");
+    assert!(s.lines().any(|l| l.contains(" files  --drop /etc/motd")), "{s}");
+    assert!(s.lines().any(|l| l.contains(" files  --drop /usr/bin/w[c]")), "{s}");
+    assert!(s.contains("warning: --drop /nope/* matches nothing in the image"), "{s}");
+    assert!(!s.contains("warning: --drop /etc/motd matches nothing"), "{s}");
+}

@@ -131,6 +131,7 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     let walk = tree.walk();
     let paths: Vec<String> = walk.iter().map(|(p, _)| format!("/{}", String::from_utf8_lossy(p))).collect();
     let user = needs::user_needs(&cx, &paths, &opts.keep, &mut warnings)?;
+    needs::check_drops(&paths, &opts.drop, &mut warnings)?;
     let sources = vec![user, needs::command_needs(&found), needs::profile_needs(&profiled)];
 
     let elf = keepset::elf_closure(&cx, &sources, &mut warnings);

@@ -159,8 +159,23 @@ pub fn user_needs(cx: &Context, paths: &[String], globs: &[String], warnings: &m
             }
         }
     }
-    for (g, _) in globs.iter().zip(matched).filter(|(_, m)| !m) {
-        warnings.insert(format!("--keep {g} matches nothing in the image"));
-    }
+    warn_unmatched("--keep", globs, &matched, warnings);
     Ok(needs)
+}
+
+/// `--drop` globs that match no path of the image, said by name.
+pub fn check_drops(paths: &[String], globs: &[String], warnings: &mut BTreeSet<String>) -> Result<()> {
+    let set = super::globset(globs, "--drop")?;
+    let mut matched = vec![false; globs.len()];
+    for i in paths.iter().flat_map(|p| set.matches(p)) {
+        matched[i] = true;
+    }
+    warn_unmatched("--drop", globs, &matched, warnings);
+    Ok(())
+}
+
+fn warn_unmatched(flag: &str, globs: &[String], matched: &[bool], warnings: &mut BTreeSet<String>) {
+    for (g, _) in globs.iter().zip(matched).filter(|(_, m)| !**m) {
+        warnings.insert(format!("{flag} {g} matches nothing in the image"));
+    }
 }
