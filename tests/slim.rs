@@ -163,6 +163,7 @@ setup() {
 setup
 if [ \"$1\" = dyn ]; then
     \"$TOOLDIR/helper\" --go
+    \"$BIN/initdb\" -D /tmp/state
 fi
 exec \"$@\"
 ";
@@ -179,6 +180,9 @@ fn alpine_entrypoint_image(dir: &Path) -> PathBuf {
         E::Dir("opt/", 0o755),
         E::Dir("opt/vendor/", 0o755),
         E::File("opt/vendor/data.bin", 0o644, &[7u8; 5000]),
+        E::Dir("usr/lib/tool/", 0o755),
+        E::Dir("usr/lib/tool/bin/", 0o755),
+        E::File("usr/lib/tool/bin/initdb", 0o755, b"#!/bin/sh\ntouch \"$2/ok\"\n"),
     ]);
     oci_layout(
         dir,
@@ -205,6 +209,9 @@ fn entrypoint_runs_cmd_and_risks_are_stated_and_strict_refuses() {
     // `exec "$@"` runs the Cmd: wc is a root and works in the slimmed image.
     assert!(s.contains("root: /usr/bin/wc (Cmd, run by \"$@\" in /usr/local/bin/entry.sh"), "{s}");
     assert!(!s.contains("command 'setup' not found"), "a function defined in the script is not a missing command: {s}");
+    // `"$BIN/initdb"`: unresolved, but its last component is literal: every initdb is kept, and said.
+    assert!(s.contains("root: /usr/lib/tool/bin/initdb (every executable named 'initdb' ('$BIN/initdb' in /usr/local/bin/entry.sh (Entrypoint) is built at run time))"), "{s}");
+    assert!(s.contains("line 9: '$BIN/initdb' is built at run time: every executable named 'initdb' in the image is kept"), "{s}");
     let (c1, o1) = runc_run(&orig, &t.path().join("r1"), &["/usr/local/bin/entry.sh", "wc", "-c", "/etc/alpine-release"]);
     let (c2, o2) = runc_run(&out, &t.path().join("r2"), &["/usr/local/bin/entry.sh", "wc", "-c", "/etc/alpine-release"]);
     assert_eq!(c1, 0, "{o1}");

@@ -124,6 +124,22 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Conservative resolution of `"$X/name"`: every executable file named `name` is a root.
+    fn by_last_component(&mut self, w: &str, label: &str, out: &mut Found) -> bool {
+        let Some(name) = literal_tail(w) else { return false };
+        let tree = self.fs.tree;
+        let hits: Vec<String> = tree
+            .walk()
+            .into_iter()
+            .map(|(p, _)| format!("/{}", String::from_utf8_lossy(&p)))
+            .filter(|p| p.rsplit('/').next() == Some(name) && self.is_exec_file(p))
+            .collect();
+        for p in &hits {
+            self.add_exec(p, &format!("every executable named '{name}' ('{w}' in {label} is built at run time)"), out);
+        }
+        !hits.is_empty()
+    }
+
     /// Whether the last component of `p` is itself a symlink.
     fn is_symlink(&self, p: &str) -> bool {
         self.fs.location(p).is_some_and(|(loc, _)| matches!(self.fs.lstat(&loc), Some(Node::Symlink(_))))
@@ -224,6 +240,9 @@ impl<'a> Resolver<'a> {
                     let cmd = std::mem::take(&mut self.cmd);
                     self.argv(&cmd, &format!("Cmd, run by \"$@\" in {label}"), out);
                 }
+                Word::Dynamic(w) if self.by_last_component(&w, label, out) => {
+                    out.uncertain.insert(format!("{}: '{w}' is built at run time: every executable named '{}' in the image is kept", at_line(label, text, &w), literal_tail(&w).unwrap_or_default()));
+                }
                 Word::Dynamic(w) => {
                     let at = at_line(label, text, &w);
                     out.risks.insert(Risk::new("unresolved-command", at, format!("runs a command built at run time ('{w}')"), "--keep GLOB of what it runs, or --trace"));
@@ -240,6 +259,14 @@ impl<'a> Resolver<'a> {
             }
         }
     }
+}
+
+/// The literal last component of a command word built at run time (`"$BIN/initdb"`).
+fn literal_tail(w: &str) -> Option<&str> {
+    let w = w.trim_matches('"');
+    let (_, tail) = w.rsplit_once('/')?;
+    let ok = !tail.is_empty() && tail.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+    ok.then_some(tail)
 }
 
 /// Names of the shell functions a script defines (`name() {` or `function name`).
