@@ -19,11 +19,17 @@ echo hello | gzip -c | gzip -dc | tr a-z A-Z
 wc -l < /tmp/in.txt
 ";
 
-/// Alpine minirootfs plus a layer with a shell tool and the leftovers a careless build leaves.
-fn alpine_tool_image(dir: &Path) -> PathBuf {
+/// The Alpine minirootfs as an uncompressed layer.
+fn alpine_rootfs() -> Vec<u8> {
     let gz = std::fs::read(shared_images().join("alpine-minirootfs-3.20.3-x86_64.tar.gz")).unwrap();
     let mut raw = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+    raw
+}
+
+/// Alpine minirootfs plus a layer with a shell tool and the leftovers a careless build leaves.
+fn alpine_tool_image(dir: &Path) -> PathBuf {
+    let raw = alpine_rootfs();
     let junk = vec![b'x'; 300_000];
     let l2 = layer(&[
         E::Dir("usr/local/bin/", 0o755),
@@ -171,9 +177,7 @@ exec \"$@\"
 /// Alpine plus an entrypoint script that runs its Cmd with `exec \"$@\"`, a command built at
 /// run time, and an /opt tree nothing names.
 fn alpine_entrypoint_image(dir: &Path) -> PathBuf {
-    let gz = std::fs::read(shared_images().join("alpine-minirootfs-3.20.3-x86_64.tar.gz")).unwrap();
-    let mut raw = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+    let raw = alpine_rootfs();
     let l2 = layer(&[
         E::Dir("usr/local/bin/", 0o755),
         E::File("usr/local/bin/entry.sh", 0o755, ENTRY),
