@@ -45,7 +45,12 @@ const BUILTINS: &[&str] = &[
     "type", "getopts", "hash", "pwd", "readonly", "declare", "typeset", "let", "shopt", "jobs", "fg", "bg", "kill", "command",
 ];
 /// Words that run the next word as the command.
-const PREFIXES: &[&str] = &["exec", "nohup", "nice", "env", "time", "chroot", "setsid", "stdbuf", "timeout", "su-exec", "gosu", "tini", "dumb-init", "--"];
+const PREFIXES: &[&str] = &["exec", "time", "--"];
+/// Programs that run the next command (privilege drops, init shims): the wrapper and the
+/// wrapped command are both roots.
+const WRAPPERS: &[&str] = &["nohup", "nice", "env", "chroot", "setsid", "stdbuf", "timeout", "su-exec", "gosu", "tini", "dumb-init", "setpriv", "runuser"];
+/// Wrappers whose first positional argument is not the command (the user, the new root).
+const TAKES_ONE_ARG: &[&str] = &["gosu", "su-exec", "chroot"];
 
 impl<'a> Resolver<'a> {
     pub fn new(fs: &'a TreeFs<'a>, path_var: Option<&str>, workdir: Option<&str>) -> Self {
@@ -355,12 +360,15 @@ fn scan(text: &str, out: &mut Vec<Word>) {
     let mut i = 0;
     let mut at_cmd = true;
     let mut expect_source = false;
+    // Positional arguments of a wrapper still to skip (`gosu USER`, `runuser -u USER`).
+    let mut skip_args = 0usize;
     while i < chars.len() {
         let c = chars[i];
         match c {
             ' ' | '\t' => i += 1,
             '\n' | ';' | '&' | '|' | '(' | ')' => {
                 at_cmd = true;
+                skip_args = 0;
                 i += 1;
             }
             '#' if at_cmd => {
@@ -394,6 +402,19 @@ fn scan(text: &str, out: &mut Vec<Word>) {
                 if word == "." || word == "source" {
                     expect_source = true;
                     at_cmd = false;
+                    continue;
+                }
+                if skip_args > 0 && !word.starts_with('-') {
+                    skip_args -= 1;
+                    continue;
+                }
+                if WRAPPERS.contains(&word.as_str()) {
+                    skip_args = usize::from(TAKES_ONE_ARG.contains(&word.as_str()));
+                    out.push(Word::Plain(word));
+                    continue;
+                }
+                if word == "-u" || word == "--user" {
+                    skip_args = 1;
                     continue;
                 }
                 // Wrappers run the next word; their options and arguments (`env -i`, `timeout 10`)
@@ -543,6 +564,14 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+    #[test]
+    fn wrappers_and_what_they_wrap_are_both_commands() {
+        let s = "exec gosu postgres initdb -D x\nexec su-exec 999:999 redis-server\nsetpriv --reuid=1 --init-groups nginx -g x\nrunuser -u www -- php-fpm\nexec tini -- node app.js\nchroot /srv/root busybox sh\nenv -i PATH=/bin timeout 10 nice -n 5 mysqld\n";
+        assert_eq!(
+            plain(s),
+            ["gosu", "initdb", "su-exec", "redis-server", "setpriv", "nginx", "runuser", "php-fpm", "tini", "node", "chroot", "busybox", "env", "timeout", "nice", "mysqld"]
+        );
     }
     #[test]
     fn finds_commands_in_pipelines_and_substitutions() {
