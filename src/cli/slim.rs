@@ -58,6 +58,9 @@ pub struct SlimArgs {
     /// Print the plan without writing an image.
     #[arg(long)]
     pub dry_run: bool,
+    /// Any risk (unresolved command, broken root, dropped app tree…) is an error: exit 3, nothing written
+    #[arg(long)]
+    pub strict: bool,
     /// Pack large executables UPX-style (each packed or skipped binary is listed with its reason).
     #[arg(long)]
     pub pack: bool,
@@ -190,6 +193,10 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
         ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
     let input = a.input.image.clone();
+    if a.strict && !plan.risks.is_empty() {
+        ui::info(&report::summary(&plan, before, None, &notes));
+        return Err(Error::Policy(format!("--strict: {} risk(s), nothing written; first: {}", plan.risks.len(), plan.risks[0])));
+    }
     let Some(image_out) = image_out else {
         ui::info(&report::summary(&plan, before, None, &notes));
         if let Some(r) = report_out {
