@@ -1,0 +1,1 @@
+//! Trace → needs: each recorded path resolved inside the image (placeholder, filled next).
