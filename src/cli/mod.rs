@@ -5,6 +5,7 @@ mod inspect;
 pub mod run;
 mod slim;
 mod squash;
+pub mod verify;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ pub enum Command {
     /// Run the image's app in a daemonless, rootless sandbox (like `docker run --rm`); exits
     /// with the app's code.
     Run(Box<run::RunArgs>),
+    /// Run ORIGINAL and CANDIDATE with the same probes and compare every answer (exit 3 when
+    /// any differs).
+    Verify(Box<verify::VerifyArgs>),
 }
 
 pub fn main() -> i32 {
@@ -48,6 +52,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a),
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Pack(a) => crate::pack::cli::run(a).map_err(|e| Error::Other(format!("{e:#}"))),
     };
     match result {

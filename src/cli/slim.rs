@@ -68,6 +68,12 @@ pub struct SlimArgs {
     /// (fastest start-up).
     #[arg(long, value_enum, default_value = "auto", requires = "pack")]
     pub pack_method: crate::pack::cli::MethodArg,
+    /// After writing, run the original and the slimmed image in the sandbox with the same
+    /// probes and compare every answer (`imgslim verify`); exit 3 naming the probes that differ.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub probes: crate::sandbox::ProbeArgs,
 }
 
 fn kv(list: &[String], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -105,7 +111,13 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         }
     }
 
+    if a.verify && a.dry_run {
+        return Err(Error::Usage("--verify needs an image to run: drop --dry-run".into()));
+    }
+    a.probes.probes()?;
     let work = common::work_area()?;
+    // Forked now, while single-threaded: it removes the work area even if a verify run is killed.
+    let _guardian = if a.verify { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
     let mut loaded = common::load(&a.input, work.path())?;
     let before = Sizes {
         uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
@@ -205,6 +217,12 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
         v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;
         write_report(r, &v)?;
+    }
+    if a.verify {
+        crate::sandbox::session::catch_interrupts();
+        let candidate = common::InputArgs { image: out.display().to_string(), platform: None };
+        let opts = crate::sandbox::session::RunOptions { capture: true, ..Default::default() };
+        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work.path())?;
     }
     Ok(())
 }

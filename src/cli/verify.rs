@@ -1,0 +1,94 @@
+//! `imgslim verify ORIGINAL CANDIDATE [probes]`: run both images in the sandbox with the same
+//! probes and compare every answer (HTTP status and body, exec exit code and stdout, the app's
+//! exit code and output); a table, one row per probe; exit 3 (policy) on any difference.
+use super::common::{self, InputArgs};
+use super::run::ContainerArgs;
+use super::CmdResult;
+use crate::error::{Error, Result};
+use crate::sandbox::probe::Answer;
+use crate::sandbox::session::{self, RunOptions};
+use crate::sandbox::{NoHooks, ProbeArgs, Sandbox};
+use std::path::Path;
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The image as it was.
+    pub original: String,
+    /// The image to check (a slimmed one) against it.
+    pub candidate: String,
+    /// Platform to pick from a multi-platform index (both images).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub container: ContainerArgs,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+    /// Replace both images' Cmd.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+pub fn run(a: &VerifyArgs) -> CmdResult {
+    session::catch_interrupts();
+    let work = common::work_area()?;
+    let _guardian = session::guard_work_area(work.path())?;
+    let opts = a.container.options(&a.args, true)?;
+    let input = |image: &str| InputArgs { image: image.to_string(), platform: a.platform.clone() };
+    compare(&input(&a.original), &input(&a.candidate), &opts, &a.probes, work.path())
+}
+
+/// Run both, print the table, `Err(Policy)` naming the probes that differ.
+pub fn compare(original: &InputArgs, candidate: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path) -> CmdResult {
+    probes.probes()?;
+    let a = answers(original, opts, probes, work, "original")?;
+    let b = answers(candidate, opts, probes, work, "candidate")?;
+    let differ = table(&a, &b);
+    if differ.is_empty() {
+        println!("verify: the candidate answered every probe ({}) like the original", a.len());
+        return Ok(());
+    }
+    // TODO(trace): name the paths to --keep: the paths the candidate failed to open that exist
+    // in the original. That needs the tracer's failed-open list (trace branch); run
+    // `imgslim trace` on the candidate with the same probes to find them meanwhile.
+    Err(Error::Policy(format!("verify: {} of {} probes answered differently: {}", differ.len(), a.len(), differ.join("; "))))
+}
+
+/// The image's answers to the probes, then the app's end.
+pub fn answers(input: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path, name: &str) -> Result<Vec<Answer>> {
+    let dir = work.join(name);
+    std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let loaded = common::load(input, &dir)?;
+    session::check_interrupted()?;
+    let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, &dir, "sandbox", opts)
+        .map_err(|e| Error::Other(format!("{name} {}: {e}", input.image)))?;
+    let running = Sandbox::start(&spec, &mut NoHooks)?;
+    session::kill_on_interrupt(running.init_pid());
+    let outcome = session::exercise(&running.control(), probes, &mut |_| {});
+    session::check_interrupted()?;
+    let (mut answers, app) = outcome?;
+    running.stop();
+    running.wait()?;
+    session::kill_on_interrupt(0);
+    answers.push(Answer::app(app.as_ref()));
+    Ok(answers)
+}
+
+/// Print one row per probe; returns the labels of those that differ.
+fn table(a: &[Answer], b: &[Answer]) -> Vec<String> {
+    let w = a.iter().map(|x| x.label.len()).max().unwrap_or(5).clamp(5, 48);
+    println!("{:<w$}  {:<6}  {:<44}  candidate", "probe", "result", "original");
+    let mut differ = Vec::new();
+    for (x, y) in a.iter().zip(b) {
+        let same = x.head == y.head && x.body == y.body;
+        if !same {
+            differ.push(x.label.clone());
+        }
+        let (sa, sb) = (x.summary(), y.summary());
+        let result = if same { "same" } else { "DIFFER" };
+        println!("{:<w$}  {result:<6}  {:<44}  {}", x.label, sa, if same { "=".to_string() } else { sb });
+        if !same && !y.stderr.is_empty() {
+            println!("{:<w$}  candidate stderr: {}", "", String::from_utf8_lossy(&y.stderr).trim_end());
+        }
+    }
+    differ
+}
