@@ -5,6 +5,7 @@ mod inspect;
 pub mod run;
 mod slim;
 mod squash;
+pub mod trace;
 pub mod verify;
 
 use crate::error::Error;
@@ -33,6 +34,12 @@ pub enum Command {
     /// Run ORIGINAL and CANDIDATE with the same probes and compare every answer (exit 3 when
     /// any differs).
     Verify(Box<verify::VerifyArgs>),
+    /// Run the image's app in the sandbox under the tracer, drive the probes, and write every
+    /// path it touched (with syscall, result, pid, executable and probe) to a trace file.
+    Trace(Box<trace::TraceArgs>),
+    /// Trace a host command (tracer benchmarks and tests; never image code).
+    #[command(hide = true)]
+    TraceHost(trace::TraceHostArgs),
 }
 
 pub fn main() -> i32 {
@@ -53,6 +60,11 @@ pub fn main() -> i32 {
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Trace(a) => trace::run(a),
+        Command::TraceHost(a) => match trace::run_host(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Pack(a) => crate::pack::cli::run(a).map_err(|e| Error::Other(format!("{e:#}"))),
     };
     match result {
