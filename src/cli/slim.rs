@@ -74,6 +74,13 @@ pub struct SlimArgs {
     pub verify: bool,
     #[command(flatten)]
     pub probes: crate::sandbox::ProbeArgs,
+    /// Run the app in the sandbox under the tracer with the probes first, and keep what it
+    /// touched on top of the static plan.
+    #[arg(long)]
+    pub trace: bool,
+    /// Keep what these traces (`imgslim trace`, same image) touched on top of the static plan.
+    #[arg(long = "from-trace", value_name = "TRACE.json", num_args = 1..)]
+    pub from_trace: Vec<PathBuf>,
 }
 
 fn kv(list: &[String], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -117,7 +124,7 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     a.probes.probes()?;
     let work = common::work_area()?;
     // Forked now, while single-threaded: it removes the work area even if a verify run is killed.
-    let _guardian = if a.verify { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
+    let _guardian = if a.verify || a.trace { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
     let mut loaded = common::load(&a.input, work.path())?;
     let before = Sizes {
         uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
@@ -153,7 +160,9 @@ pub fn run(a: &SlimArgs) -> CmdResult {
             switched_user = true;
         }
     }
+    let traced = super::trace::traced_needs(a.trace, &a.from_trace, &a.probes, &loaded, work.path())?;
     let opts = PlanOptions {
+        traced,
         level: a.level,
         profiles: profile_names,
         profile_files,

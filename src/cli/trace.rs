@@ -115,3 +115,22 @@ pub fn load_traces(files: &[PathBuf], loaded: &Loaded) -> Result<Vec<TraceFile>>
         })
         .collect()
 }
+
+/// `slim --trace/--from-trace`: trace in place (when asked), read the traces, resolve them in
+/// the image. `None` when neither is given.
+pub fn traced_needs(trace_now: bool, files: &[PathBuf], probes: &ProbeArgs, loaded: &Loaded, work: &Path) -> Result<Option<crate::plan::Needs>> {
+    let mut files = files.to_vec();
+    if trace_now {
+        session::catch_interrupts();
+        let out = work.join("slim-trace.json");
+        let n = record(loaded, &ContainerArgs::default(), probes, &[], work, &out)?;
+        eprintln!("imgslim: traced {n} events");
+        files.push(out);
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let traces = load_traces(&files, loaded)?;
+    let fs = crate::plan::TreeFs { tree: &loaded.tree, store: &loaded.store };
+    Ok(Some(trace::resolve::needs(&fs, &traces)))
+}

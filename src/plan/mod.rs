@@ -42,6 +42,8 @@ pub struct PlanOptions {
     pub keep: Vec<String>,
     pub drop: Vec<String>,
     pub distroless: bool,
+    /// Needs from runtime traces (`slim --trace/--from-trace`), already resolved in the image.
+    pub traced: Option<Needs>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -121,7 +123,8 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     let found = needs::find_roots(&cx, &mut warnings);
     let (set, profiled) = needs::evaluate_profiles(&cx, &found, &opts.profiles, &opts.profile_files)?;
     warnings.extend(profiled.warnings.iter().cloned());
-    let sources = vec![needs::command_needs(&found), needs::profile_needs(&profiled)];
+    let mut sources = vec![needs::command_needs(&found), needs::profile_needs(&profiled)];
+    sources.extend(opts.traced.clone());
 
     let elf = keepset::elf_closure(&cx, &sources, &mut warnings);
     let walk = tree.walk();
