@@ -5,6 +5,7 @@ pub mod distroless;
 mod keepset;
 pub mod needs;
 pub mod roots;
+pub mod traced;
 mod treefs;
 
 pub use needs::{Need, Needs};
@@ -30,6 +31,9 @@ pub enum Level {
     Minimal,
     /// Keep everything except what the drop rules name.
     Clean,
+    /// Like minimal, but runtime module trees (Python stdlib/packages, node_modules, jars) keep
+    /// only what a trace touched (needs --trace or --from-trace).
+    Traced,
 }
 
 #[derive(Debug, Clone)]
@@ -123,8 +127,16 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     let found = needs::find_roots(&cx, &mut warnings);
     let (set, profiled) = needs::evaluate_profiles(&cx, &found, &opts.profiles, &opts.profile_files)?;
     warnings.extend(profiled.warnings.iter().cloned());
-    let mut sources = vec![needs::command_needs(&found), needs::profile_needs(&profiled)];
-    sources.extend(opts.traced.clone());
+    let mut profile_needs = needs::profile_needs(&profiled);
+    if opts.level == Level::Traced {
+        traced::require_trace(&opts.traced)?;
+        profile_needs = traced::narrow(profile_needs)?;
+    }
+    let mut sources = vec![needs::command_needs(&found), profile_needs];
+    match (&opts.traced, opts.level) {
+        (Some(t), Level::Traced) => sources.push(traced::narrow_listings(t)?),
+        (t, _) => sources.extend(t.clone()),
+    }
 
     let elf = keepset::elf_closure(&cx, &sources, &mut warnings);
     let walk = tree.walk();

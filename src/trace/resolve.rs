@@ -121,6 +121,10 @@ pub struct Collector<'a> {
 const FILE: u8 = 0;
 const DIR: u8 = 1;
 const ELF: u8 = 2;
+/// A listed directory's entries are their own needs: `--level traced` drops them in module
+/// trees, and a path also touched directly must keep that need.
+const LISTED_FILE: u8 = 3;
+const LISTED_DIR: u8 = 4;
 
 impl<'a> Collector<'a> {
     pub fn new(fs: &'a dyn RootFs) -> Collector<'a> {
@@ -133,8 +137,8 @@ impl<'a> Collector<'a> {
         }
         let n = Need::new(path, why);
         match what {
-            FILE => self.needs.reads.push(n),
-            DIR => self.needs.dirs.push(n),
+            FILE | LISTED_FILE => self.needs.reads.push(n),
+            DIR | LISTED_DIR => self.needs.dirs.push(n),
             _ => {
                 self.needs.elf_roots.push(n.clone());
                 self.needs.runs.push(n);
@@ -144,15 +148,19 @@ impl<'a> Collector<'a> {
 
     /// Keep what one path reached: its symlinks, and the object (a directory as itself only).
     fn keep_path(&mut self, path: &str, ok: bool, why: &str) -> Option<(String, Node)> {
+        self.keep_as(path, ok, why, (FILE, DIR))
+    }
+
+    fn keep_as(&mut self, path: &str, ok: bool, why: &str, (file, dir): (u8, u8)) -> Option<(String, Node)> {
         let w = walk(self.fs, path);
         for l in &w.links {
-            self.push(DIR, l, why);
+            self.push(dir, l, why);
         }
         match &w.found {
-            Some((p, Node::Dir)) => self.push(DIR, p, why),
-            Some((p, _)) => self.push(FILE, p, why),
+            Some((p, Node::Dir)) => self.push(dir, p, why),
+            Some((p, _)) => self.push(file, p, why),
             // Created at run time: its parents only.
-            None if ok => self.push(DIR, &w.parent, why),
+            None if ok => self.push(dir, &w.parent, why),
             None => {}
         }
         w.found
@@ -179,15 +187,15 @@ impl<'a> Collector<'a> {
 
     /// A listed directory: an app that lists a plugin directory needs what it listed.
     fn entries(&mut self, dir: &str, why: &str) {
-        let why = format!("{why} (listed {dir})");
+        let why = format!("{why}{}{dir})", crate::plan::traced::LISTED);
         let mut names = self.fs.list_dir(dir);
         names.sort();
         for name in names {
             let p = if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") };
             match self.fs.lstat(&p) {
-                Some(Node::Dir) => self.push(DIR, &p, &why),
+                Some(Node::Dir) => self.push(LISTED_DIR, &p, &why),
                 Some(_) => {
-                    self.keep_path(&p, true, &why);
+                    self.keep_as(&p, true, &why, (LISTED_FILE, LISTED_DIR));
                 }
                 None => {}
             }
