@@ -6,7 +6,7 @@ use super::needs::{Need, Needs};
 use super::globset;
 use crate::error::{Error, Result};
 
-const MODULE_TREES: &[&str] = &["**/lib/python[0-9]*/**", "**/*-packages/**", "**/node_modules/**", "**/*.jar"];
+const MODULE_TREES: &[&str] = &["**/lib/python[0-9]*/**", "**/*-packages/**", "**/node_modules/**", "**/*.jar", "/usr/lib/jvm/**", "/opt/java/**"];
 
 fn module_trees() -> Result<globset::GlobSet> {
     globset(&MODULE_TREES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "module tree")
