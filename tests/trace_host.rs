@@ -223,3 +223,38 @@ fn python_ctypes_find_library_and_plugin_found_by_listing() {
     assert!(ev.iter().any(|e| e.syscall == "execve" && e.result == "ok" && e.exe.starts_with("python")), "{}", dump(&ev));
     assert!(ev.iter().any(|e| e.op == imgslim::trace::table::Op::Open && e.path.lossy().contains("libm.so") && e.result == "ok"), "{}", dump(&ev));
 }
+
+/// PTRACE_O_EXITKILL: when the tracer dies (SIGKILL, nothing runs after), every traced process
+/// dies with it, the daemonised ones included.
+#[test]
+fn killing_the_tracer_leaves_no_traced_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("m");
+    std::fs::write(&marker, b"").unwrap();
+    // Distinctive command lines to find the children by.
+    let script = format!("sleep 3001 & setsid sleep 3002 & while :; do cat {} >/dev/null; sleep 0.1; done", marker.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imgslim")).args(["trace-host", "-o"]).arg(tmp.path().join("t.json")).args(["--", "sh", "-c", &script]).spawn().unwrap();
+    let find = |needle: &str| -> Vec<i32> {
+        std::fs::read_dir("/proc").unwrap().flatten().filter_map(|e| {
+            let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            (String::from_utf8_lossy(&cmd).replace('\0', " ").trim_end() == needle).then_some(pid)
+        }).collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while find("sleep 3001").is_empty() || find("sleep 3002").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "traced sleeps never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left: Vec<i32> = ["sleep 3001", "sleep 3002"].iter().flat_map(|n| find(n)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "traced processes outlived the tracer: {left:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
