@@ -5,26 +5,7 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-
-fn must_be_root() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "the trace tests run as root under CI");
-        eprintln!("SKIP: not root");
-    }
-    root
-}
-
-fn first_layer(layout: &Path) -> Vec<u8> {
-    let rd = |d: &str| std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap();
-    let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let m: serde_json::Value = serde_json::from_slice(&rd(idx["manifests"][0]["digest"].as_str().unwrap())).unwrap();
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(&rd(m["layers"][0]["digest"].as_str().unwrap())[..]).read_to_end(&mut out).unwrap();
-    out
-}
 
 const SCRIPT: &[u8] = b"#!/bin/sh\nset -e\nname=$(cat /app/conf)\ncat /opt/data/$name\nfor p in $(ls /opt/plugins); do cat /opt/plugins/$p; done\ncat /opt/link/inner 2>/dev/null || echo no-inner\n";
 
@@ -109,15 +90,6 @@ fn a_trace_of_another_image_is_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("other.json: traced on another image"), "{err}");
-}
-
-fn acceptance_image(name: &str) -> Option<PathBuf> {
-    if !have_tool("umoci") {
-        return None;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acceptance/build.sh");
-    let o = run_ok(std::process::Command::new(script).arg(name));
-    Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("oci"))
 }
 
 /// Uncompressed bytes of a slim's output, from its summary line.

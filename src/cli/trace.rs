@@ -1,7 +1,7 @@
 //! `imgslim trace IMAGE -o TRACE.json [probes] [-- ARGS]`: run the app in the sandbox under
 //! the tracer, drive the probes, write every path it touched. Also what `slim --trace` runs.
-use super::common::{self, InputArgs, Loaded};
-use super::run::ContainerArgs;
+use super::common::{self, Loaded};
+use super::run::{ContainerArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::sandbox::session;
 use crate::sandbox::{ProbeArgs, Sandbox};
@@ -11,18 +11,12 @@ use std::sync::{Arc, Mutex};
 
 #[derive(clap::Args, Debug)]
 pub struct TraceArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
     /// The trace file to write (JSON).
     #[arg(short = 'o', long = "output", value_name = "TRACE.json")]
     pub output: PathBuf,
+    /// The image, how it runs and the probes: as for `imgslim run`.
     #[command(flatten)]
-    pub container: ContainerArgs,
-    #[command(flatten)]
-    pub probes: ProbeArgs,
-    /// Replace the image's Cmd.
-    #[arg(last = true, value_name = "ARGS")]
-    pub args: Vec<String>,
+    pub run: RunArgs,
 }
 
 /// Hidden: trace a host command (benches and tests of the tracer; never image code).
@@ -38,9 +32,10 @@ pub fn run(a: &TraceArgs) -> Result<()> {
     session::catch_interrupts();
     let work = common::work_area()?;
     let _guardian = session::guard_work_area(work.path())?;
-    a.probes.probes()?;
-    let loaded = common::load(&a.input, work.path())?;
-    let n = record(&loaded, &a.container, &a.probes, &a.args, work.path(), &a.output)?;
+    let r = &a.run;
+    r.probes.probes()?;
+    let loaded = common::load(&r.input, work.path())?;
+    let n = record(&loaded, &r.container, &r.probes, &r.args, work.path(), &a.output)?;
     eprintln!("imgslim: traced {n} events into {}", a.output.display());
     Ok(())
 }
