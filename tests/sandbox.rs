@@ -186,7 +186,17 @@ fn kill_run(uid: Option<u32>, sig: i32, marker: &str) {
     }
     // setpriv execs imgslim: the child pid is imgslim's.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::try_from(sig).unwrap()).unwrap();
-    let status = child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("imgslim did not exit after signal {sig}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     if sig == libc::SIGTERM {
         assert_eq!(status.code(), Some(128 + sig));
     }

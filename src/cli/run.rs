@@ -37,10 +37,9 @@ impl ContainerArgs {
     }
 }
 
+/// How the app runs and what drives it: `run` and `verify` share these.
 #[derive(clap::Args, Debug)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
+pub struct SandboxArgs {
     #[command(flatten)]
     pub container: ContainerArgs,
     #[command(flatten)]
@@ -50,13 +49,21 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
 /// Returns the app's exit code (128+signal when it was killed).
 pub fn run(a: &RunArgs) -> Result<i32> {
     session::catch_interrupts();
     let work = common::work_area()?;
     let _guardian = session::guard_work_area(work.path())?;
-    let opts = a.container.options(&a.args, false)?;
-    a.probes.probes()?;
+    let opts = a.sandbox.container.options(&a.sandbox.args, false)?;
+    a.sandbox.probes.probes()?;
     let loaded = common::load(&a.input, work.path())?;
     session::check_interrupted()?;
     let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, work.path(), "run", &opts)?;
@@ -64,9 +71,9 @@ pub fn run(a: &RunArgs) -> Result<i32> {
     let running = Sandbox::start(&spec, &mut NoHooks)?;
     session::kill_on_interrupt(running.init_pid());
     let ctl = running.control();
-    let probed = !a.probes.http.is_empty() || !a.probes.exec.is_empty() || a.probes.run_for.is_some();
+    let probed = !a.sandbox.probes.http.is_empty() || !a.sandbox.probes.exec.is_empty() || a.sandbox.probes.run_for.is_some();
     let outcome = if probed {
-        session::exercise(&ctl, &a.probes, &mut |_| {}).map(|(answers, app)| {
+        session::exercise(&ctl, &a.sandbox.probes, &mut |_| {}).map(|(answers, app)| {
             for x in &answers {
                 eprintln!("probe {}: {}", x.label, x.summary());
             }

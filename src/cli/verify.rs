@@ -2,7 +2,7 @@
 //! probes and compare every answer (HTTP status and body, exec exit code and stdout, the app's
 //! exit code and output); a table, one row per probe; exit 3 (policy) on any difference.
 use super::common::{self, InputArgs};
-use super::run::ContainerArgs;
+use super::run::SandboxArgs;
 use super::CmdResult;
 use crate::error::{Error, Result};
 use crate::sandbox::probe::Answer;
@@ -20,21 +20,16 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     #[command(flatten)]
-    pub container: ContainerArgs,
-    #[command(flatten)]
-    pub probes: ProbeArgs,
-    /// Replace both images' Cmd.
-    #[arg(last = true, value_name = "ARGS")]
-    pub args: Vec<String>,
+    pub sandbox: SandboxArgs,
 }
 
 pub fn run(a: &VerifyArgs) -> CmdResult {
     session::catch_interrupts();
     let work = common::work_area()?;
     let _guardian = session::guard_work_area(work.path())?;
-    let opts = a.container.options(&a.args, true)?;
+    let opts = a.sandbox.container.options(&a.sandbox.args, true)?;
     let input = |image: &str| InputArgs { image: image.to_string(), platform: a.platform.clone() };
-    compare(&input(&a.original), &input(&a.candidate), &opts, &a.probes, work.path())
+    compare(&input(&a.original), &input(&a.candidate), &opts, &a.sandbox.probes, work.path())
 }
 
 /// Run both, print the table, `Err(Policy)` naming the probes that differ.

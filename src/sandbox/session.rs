@@ -67,9 +67,14 @@ pub fn catch_interrupts() {
     }
 }
 
-/// The init the interrupt handler kills (0: none).
+/// The init the interrupt handler kills (0: none). A signal that arrived before init was known
+/// (while it was starting) kills it now.
 pub fn kill_on_interrupt(pid: i32) {
     INIT_PID.store(pid, Ordering::SeqCst);
+    if pid > 0 && SIGNALLED.load(Ordering::SeqCst) != 0 {
+        // SAFETY: kill(2) of our own, not yet reaped, init.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
 
 /// `Err(Interrupted)` once a caught signal arrived.

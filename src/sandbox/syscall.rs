@@ -147,7 +147,7 @@ impl Syscall for Recorder {
     }
     fn lstat(&self, path: &Path) -> io::Result<Option<Found>> {
         let p = path.display().to_string();
-        Ok(self.existing_files.iter().any(|e| *e == p).then_some(Found::Other))
+        Ok(self.existing_files.contains(&p).then_some(Found::Other))
     }
     fn unlink(&self, path: &Path) -> io::Result<()> {
         self.rec(format!("unlink {}", path.display()))
