@@ -154,3 +154,117 @@ fn distroless_runs_as_nonroot_without_a_package_manager() {
     // runc_run keeps the process user from the image config.
     assert_eq!(o, "65532\n65532\n1777\nno-apk\n");
 }
+
+const ENTRY: &[u8] = b"#!/bin/sh
+set -e
+setup() {
+    mkdir -p /tmp/state
+}
+setup
+if [ \"$1\" = dyn ]; then
+    \"$TOOLDIR/helper\" --go
+fi
+exec \"$@\"
+";
+
+/// Alpine plus an entrypoint script that runs its Cmd with `exec \"$@\"`, a command built at
+/// run time, and an /opt tree nothing names.
+fn alpine_entrypoint_image(dir: &Path) -> PathBuf {
+    let gz = std::fs::read(shared_images().join("alpine-minirootfs-3.20.3-x86_64.tar.gz")).unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+    let l2 = layer(&[
+        E::Dir("usr/local/bin/", 0o755),
+        E::File("usr/local/bin/entry.sh", 0o755, ENTRY),
+        E::Dir("opt/", 0o755),
+        E::Dir("opt/vendor/", 0o755),
+        E::File("opt/vendor/data.bin", 0o644, &[7u8; 5000]),
+    ]);
+    oci_layout(
+        dir,
+        &[raw, l2],
+        json!({"Entrypoint":["/usr/local/bin/entry.sh"],"Cmd":["wc","-c","/etc/alpine-release"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}),
+    )
+}
+
+fn risks_of(report: &Path) -> Vec<Value> {
+    let v: Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    v["risks"].as_array().unwrap().clone()
+}
+
+#[test]
+fn entrypoint_runs_cmd_and_risks_are_stated_and_strict_refuses() {
+    if !have_tool("umoci") || !have_tool("runc") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let orig = alpine_entrypoint_image(&t.path().join("orig"));
+    let out = t.path().join("slim");
+    let report = t.path().join("r.json");
+    let s = slim(&orig, &out, &["--report", report.to_str().unwrap()]);
+    // `exec "$@"` runs the Cmd: wc is a root and works in the slimmed image.
+    assert!(s.contains("root: /usr/bin/wc (Cmd, run by \"$@\" in /usr/local/bin/entry.sh"), "{s}");
+    assert!(!s.contains("command 'setup' not found"), "a function defined in the script is not a missing command: {s}");
+    let (c1, o1) = runc_run(&orig, &t.path().join("r1"), &["/usr/local/bin/entry.sh", "wc", "-c", "/etc/alpine-release"]);
+    let (c2, o2) = runc_run(&out, &t.path().join("r2"), &["/usr/local/bin/entry.sh", "wc", "-c", "/etc/alpine-release"]);
+    assert_eq!(c1, 0, "{o1}");
+    assert_eq!((c2, &o2), (c1, &o1));
+    // The risks block comes last, each risk with where it comes from and the fix.
+    let block = &s[s.rfind("risks (").expect(&s)..];
+    assert!(block.contains("[unresolved-command] /usr/local/bin/entry.sh (Entrypoint), line 8:") && block.contains("--trace"), "{block}");
+    assert!(block.contains("[dropped-tree] /opt/vendor:") && block.contains("--keep '/opt/vendor'"), "{block}");
+    let kinds: Vec<String> = risks_of(&report).iter().map(|r| r["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["dropped-tree", "unresolved-command"], "{kinds:?}");
+
+    // --strict: exit 3 (policy) and nothing written.
+    let strict_out = t.path().join("strict");
+    let o = run(imgslim().arg("slim").arg(&orig).arg("-o").arg(&strict_out).arg("--strict"));
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--strict: 2 risk(s)"));
+    assert!(!strict_out.exists(), "--strict wrote an image");
+    // Kept with --keep, the tree is no risk; dropping the Cmd's program is a broken root.
+    let r2 = t.path().join("r2.json");
+    let o = run(imgslim().arg("slim").arg(&orig).arg("--dry-run").args(["--keep", "/opt/vendor", "--keep", "/nope/**", "--drop", "/usr/bin/wc", "--report"]).arg(&r2));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("warning: --keep /nope/** matches nothing in the image"));
+    let risks = risks_of(&r2);
+    assert!(risks.iter().all(|r| r["kind"] != "dropped-tree"), "{risks:?}");
+    let broken: Vec<&Value> = risks.iter().filter(|r| r["kind"] == "broken-root").collect();
+    assert_eq!(broken.len(), 1, "{risks:?}");
+    assert!(broken[0]["what"].as_str().unwrap().contains("/usr/bin/wc is a root but is dropped (--drop /usr/bin/wc)"), "{risks:?}");
+    // An Entrypoint that is not in the image is a broken root.
+    let r3 = t.path().join("r3.json");
+    run_ok(imgslim().arg("slim").arg(&orig).arg("--dry-run").args(["--entrypoint", "[\"/no/such\"]", "--report"]).arg(&r3));
+    assert!(risks_of(&r3).iter().any(|r| r["kind"] == "broken-root" && r["at"] == "Entrypoint"), "{:?}", risks_of(&r3));
+}
+
+#[test]
+fn keep_of_an_elf_file_keeps_its_libraries() {
+    if !have_tool("umoci") || !have_tool("runc") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let orig = alpine_entrypoint_image(&t.path().join("orig"));
+    let out = t.path().join("slim");
+    let s = slim(&orig, &out, &["--keep", "/sbin/apk", "--explain", "/lib/libapk.so.2.14.0"]);
+    assert!(s.contains("/lib/libapk.so.2.14.0: kept:") && s.contains("root: --keep /sbin/apk"), "{s}");
+    let (c1, o1) = runc_run(&orig, &t.path().join("r1"), &["/sbin/apk", "--version"]);
+    let (c2, o2) = runc_run(&out, &t.path().join("r2"), &["/sbin/apk", "--version"]);
+    assert_eq!(c1, 0, "{o1}");
+    assert_eq!((c2, &o2), (c1, &o1), "the kept program must run");
+}
+
+#[test]
+fn clean_level_keeps_package_manager_and_drop_rows_per_glob() {
+    let t = tempfile::tempdir().unwrap();
+    let orig = alpine_tool_image(&t.path().join("orig"));
+    let o = run_ok(imgslim().arg("slim").arg(&orig).args(["--dry-run", "--level", "clean", "--explain", "/sbin/apk", "--explain", "/usr/share/doc/tool/README"]).args(["--drop", "/usr/bin/w[c]", "--drop", "/etc/motd", "--drop", "/nope/*"]));
+    let s = String::from_utf8_lossy(&o.stdout);
+    // apk is a package manager: the minimal level's business, not clean's.
+    assert!(s.contains("/sbin/apk: kept: clean level"), "{s}");
+    assert!(s.contains("/usr/share/doc/tool/README: dropped by rule 'docs'"), "{s}");
+    assert!(s.lines().any(|l| l.contains(" files  --drop /etc/motd")), "{s}");
+    assert!(s.lines().any(|l| l.contains(" files  --drop /usr/bin/w[c]")), "{s}");
+    assert!(s.contains("warning: --drop /nope/* matches nothing in the image"), "{s}");
+    assert!(!s.contains("warning: --drop /etc/motd matches nothing"), "{s}");
+}

@@ -60,6 +60,9 @@ pub struct SlimArgs {
     /// Print the plan without writing an image.
     #[arg(long)]
     pub dry_run: bool,
+    /// Any risk (unresolved command, broken root, dropped app tree…) is an error: exit 3, nothing written
+    #[arg(long)]
+    pub strict: bool,
     /// Pack large executables UPX-style (each packed or skipped binary is listed with its reason).
     #[arg(long)]
     pub pack: bool,
@@ -188,6 +191,10 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         println!("{}", explain(&plan, &loaded.tree, &loaded.store, p));
     }
     let input = a.input.image.clone();
+    if a.strict && !plan.risks.is_empty() {
+        print!("{}", report::summary(&plan, before, None, &notes));
+        return Err(Error::Policy(format!("--strict: {} risk(s), nothing written; first: {}", plan.risks.len(), plan.risks[0])));
+    }
     let Some(out) = a.output.as_ref().filter(|_| !a.dry_run) else {
         print!("{}", report::summary(&plan, before, None, &notes));
         if let Some(r) = &a.report {

@@ -32,10 +32,10 @@ pub fn run(a: &TraceArgs) -> Result<()> {
     session::catch_interrupts();
     let work = common::work_area()?;
     let _guardian = session::guard_work_area(work.path())?;
-    let r = &a.run;
-    r.probes.probes()?;
-    let loaded = common::load(&r.input, work.path())?;
-    let n = record(&loaded, &r.container, &r.probes, &r.args, work.path(), &a.output)?;
+    let s = &a.run.sandbox;
+    s.probes.probes()?;
+    let loaded = common::load(&a.run.input, work.path())?;
+    let n = record(&loaded, &s.container, &s.probes, &s.args, work.path(), &a.output)?;
     eprintln!("imgslim: traced {n} events into {}", a.output.display());
     Ok(())
 }

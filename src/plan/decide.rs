@@ -10,6 +10,10 @@ use crate::profile::DropRule;
 use globset::GlobSet;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// Drop-rule categories the clean level applies; the rest (package managers, data, tests,
+/// runtime tools, unused deps) are the minimal level's.
+const CLEAN_CATEGORIES: &[&str] = &["caches", "docs", "dev"];
+
 fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Dir => "dir",
@@ -70,6 +74,11 @@ impl<'a> Decider<'a> {
         self.rules.iter().find(|r| r.matches(p)).copied()
     }
 
+    /// The clean level promises a working image: only caches, docs and build leftovers go.
+    fn clean_rule_for(&self, p: &str) -> Option<&'a DropRule> {
+        self.rules.iter().find(|r| CLEAN_CATEGORIES.contains(&r.category.as_str()) && r.matches(p)).copied()
+    }
+
     /// Other names of a kept file cost no bytes: hardlinks of its inode (busybox's applets)
     /// and symlinks that resolve to it. Keeping them keeps the image's commands working.
     fn alias_of_kept(&self, i: usize, id: NodeId) -> Option<String> {
@@ -118,7 +127,8 @@ impl<'a> Decider<'a> {
         let child_kept = kind == Kind::Dir && kept_child.contains(p);
         let user_kept = self.ks.keep.get(p).is_some_and(|r| r.starts_with("--keep"));
         if let (Some(j), false, false) = (self.user_drop.matches(p).first(), user_kept, child_kept) {
-            e.rule = Some("user-drop".into());
+            // One rule per glob, so the summary has one row per --drop.
+            e.rule = Some(format!("--drop {}", self.opts.drop[*j]));
             e.category = Some("user".into());
             e.why = format!("--drop {}", self.opts.drop[*j]);
             return e;
@@ -149,8 +159,10 @@ impl<'a> Decider<'a> {
                 e.category = Some("minimal".into());
                 e.why = "not reached from the entrypoint, its ELF closure, a profile or --keep".into();
             }
-            (Level::Clean, Some(r)) if !self.exclusions.iter().any(|x| p == x || p.starts_with(&format!("{x}/"))) => drop_by(e, r),
-            (Level::Clean, _) => keep(e, "clean level: no drop rule names it".into()),
+            (Level::Clean, _) => match self.clean_rule_for(p) {
+                Some(r) if !self.exclusions.iter().any(|x| p == x || p.starts_with(&format!("{x}/"))) => drop_by(e, r),
+                _ => keep(e, "clean level: no caches/docs/dev drop rule names it".into()),
+            },
         }
     }
 

@@ -46,7 +46,7 @@ impl KeepSet {
     /// what sources read, directories sources use, declared Volumes.
     pub fn build(cx: &Context, paths: &[String], user_keep: &[String], sources: &[Needs], elf: &ElfNeeds) -> Result<KeepSet> {
         let mut ks = KeepSet::default();
-        ks.user_keep(paths, user_keep)?;
+        ks.user_keep(cx, paths, user_keep)?;
         for n in sources.iter().flat_map(|s| &s.runs) {
             ks.add(cx, n);
         }
@@ -61,11 +61,16 @@ impl KeepSet {
         Ok(ks)
     }
 
-    fn user_keep(&mut self, paths: &[String], globs: &[String]) -> Result<()> {
+    /// `--keep` globs; a directory matched keeps its subtree.
+    fn user_keep(&mut self, cx: &Context, paths: &[String], globs: &[String]) -> Result<()> {
         let set = globset(globs, "--keep")?;
         for p in paths {
             if let Some(i) = set.matches(p).first() {
-                self.keep.entry(p.clone()).or_insert_with(|| format!("--keep {}", globs[*i]));
+                let reason = format!("--keep {}", globs[*i]);
+                if cx.fs.lstat(p) == Some(elf::Node::Dir) {
+                    self.subtrees.entry(p.clone()).or_insert_with(|| reason.clone());
+                }
+                self.keep.entry(p.clone()).or_insert(reason);
             }
         }
         Ok(())

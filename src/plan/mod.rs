@@ -4,14 +4,17 @@ mod decide;
 pub mod distroless;
 mod keepset;
 pub mod needs;
+pub mod risk;
 pub mod roots;
 pub mod traced;
 mod treefs;
 
 pub use needs::{Need, Needs};
+pub use risk::Risk;
 pub use roots::Root;
 pub use treefs::TreeFs;
 
+use crate::elf::RootFs;
 use crate::error::{Error, Result};
 use crate::fs::{split_path, ContentStore, Tree};
 use crate::image::config::{runtime, string_list};
@@ -84,6 +87,10 @@ pub struct Plan {
     pub entries: Vec<Entry>,
     pub rules: Vec<RuleStat>,
     pub warnings: Vec<String>,
+    /// Boilerplate true of every image of its kind (said once, not a warning).
+    pub notes: Vec<String>,
+    /// What may break the slimmed image, each with where and the fix (`--strict` refuses them).
+    pub risks: Vec<Risk>,
     /// Applied profiles whose runtime starts as root and drops privileges itself.
     #[serde(skip)]
     pub starts_as_root: Vec<String>,
@@ -127,20 +134,22 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     let found = needs::find_roots(&cx, &mut warnings);
     let (set, profiled) = needs::evaluate_profiles(&cx, &found, &opts.profiles, &opts.profile_files)?;
     warnings.extend(profiled.warnings.iter().cloned());
+    let walk = tree.walk();
+    let paths: Vec<String> = walk.iter().map(|(p, _)| format!("/{}", String::from_utf8_lossy(p))).collect();
+    let user = needs::user_needs(&cx, &paths, &opts.keep, &mut warnings)?;
+    needs::check_drops(&paths, &opts.drop, &mut warnings)?;
     let mut profile_needs = needs::profile_needs(&profiled);
     if opts.level == Level::Traced {
         traced::require_trace(&opts.traced)?;
         profile_needs = traced::narrow(profile_needs)?;
     }
-    let mut sources = vec![needs::command_needs(&found), profile_needs];
+    let mut sources = vec![user, needs::command_needs(&found), profile_needs];
     match (&opts.traced, opts.level) {
         (Some(t), Level::Traced) => sources.push(traced::narrow_listings(t)?),
         (t, _) => sources.extend(t.clone()),
     }
 
     let elf = keepset::elf_closure(&cx, &sources, &mut warnings);
-    let walk = tree.walk();
-    let paths: Vec<String> = walk.iter().map(|(p, _)| format!("/{}", String::from_utf8_lossy(p))).collect();
     let ks = KeepSet::build(&cx, &paths, &opts.keep, &sources, &elf)?;
 
     let rules = profile::drop_rules(&set, &profiled.applied);
@@ -148,20 +157,54 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     let entries = Decider::new(&cx, tree, &walk, &paths, &ks, opts, &rules, &exclusions)?.decide_all();
     let rules_out = decide::rule_stats(&rules, &entries);
 
+    let mut notes = Vec::new();
     if !elf.closure.kept.is_empty() || !found.roots.is_empty() {
-        warnings.insert(
-            "libraries loaded with dlopen() (plugins, NSS beyond nsswitch.conf, gconv, engines) are invisible to static analysis: profiles cover the common ones; add others with --keep".into(),
-        );
+        notes.push(DLOPEN_NOTE.to_string());
     }
+    let warnings = true_of_plan(warnings, &entries);
+    let (nss, warnings): (Vec<String>, Vec<String>) = warnings.into_iter().partition(|w| w.starts_with(NSS_ABSENT) && w.ends_with("(as before slimming)"));
+    if !nss.is_empty() {
+        let names: Vec<&str> = nss.iter().filter_map(|w| w[NSS_ABSENT.len()..].split('\'').next()).collect();
+        notes.push(format!("glibc: /etc/nsswitch.conf names NSS services the image never had ({}): glibc skips them, as before slimming", names.join(", ")));
+    }
+    let roots: Vec<(String, String)> = found.roots.iter().map(|r| (r.path.clone(), r.label.clone())).collect();
+    let mut risks: Vec<Risk> = found.risks.iter().cloned().collect();
+    risks.extend(risk::dropped_roots(&roots, |p| cx.fs.resolve(p).map(|r| r.symlinks.into_iter().chain([r.path]).collect()).unwrap_or_default(), &entries));
+    risks.extend(risk::dropped_trees(&entries, cx.workdir.as_deref()));
+    risks.sort();
+    risks.dedup();
     Ok(Plan {
         level: opts.level,
-        roots: found.roots.iter().map(|r| (r.path.clone(), r.label.clone())).collect(),
+        roots,
         profiles: profiled.applied.iter().map(|a| (a.name.clone(), a.why.clone())).collect(),
         entries,
         rules: rules_out,
-        warnings: warnings.into_iter().collect(),
+        warnings,
+        notes,
+        risks,
         starts_as_root: profiled.applied.iter().filter(|a| set.starts_as_root(&a.name)).map(|a| a.name.clone()).collect(),
     })
+}
+
+const NSS_ABSENT: &str = "glibc: /etc/nsswitch.conf names NSS service '";
+const DLOPEN_NOTE: &str = "libraries loaded with dlopen() (plugins, NSS beyond nsswitch.conf, gconv, engines) are invisible to static analysis: profiles cover the common ones; add others with --keep";
+
+/// Warnings that say something is missing are checked against the decisions: a warning must
+/// be true of the image being written.
+fn true_of_plan(warnings: BTreeSet<String>, entries: &[Entry]) -> Vec<String> {
+    let kept = |f: &dyn Fn(&str) -> bool| entries.iter().any(|e| e.keep && e.kind == "file" && f(&e.path));
+    warnings
+        .into_iter()
+        .filter(|w| {
+            if w.starts_with("jvm: no application jar found") {
+                return !kept(&|p| p.ends_with(".jar") || p.ends_with(".war"));
+            }
+            if w.starts_with("glibc: gconv modules") {
+                return !kept(&|p| p.contains("/gconv/") && p.ends_with(".so"));
+            }
+            true
+        })
+        .collect()
 }
 
 impl Plan {

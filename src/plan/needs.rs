@@ -82,6 +82,9 @@ pub fn find_roots(cx: &Context, warnings: &mut BTreeSet<String>) -> Found {
     let mut resolver = roots::Resolver::new(&cx.fs, cx.env("PATH").as_deref(), cx.workdir.as_deref());
     let mut found = Found::default();
     let (argv, label) = command_of(cx.config);
+    if label == "Entrypoint" {
+        resolver.cmd = string_list(runtime(cx.config, "Cmd"));
+    }
     if argv.is_empty() {
         warnings.insert("the image has no Entrypoint or Cmd: only profiles, WorkingDir and --keep decide what stays".into());
     } else {
@@ -136,5 +139,43 @@ pub fn profile_needs(p: &profile::Needs) -> Needs {
         runs: Vec::new(),
         reads: p.keep.iter().map(Need::from).collect(),
         dirs: p.keep_dirs.iter().map(Need::from).collect(),
+    }
+}
+
+/// `--keep`: an ELF file kept is an ELF root (its libraries come with it). Globs that match
+/// nothing are said, naming the glob.
+pub fn user_needs(cx: &Context, paths: &[String], globs: &[String], warnings: &mut BTreeSet<String>) -> Result<Needs> {
+    let set = super::globset(globs, "--keep")?;
+    let mut matched = vec![false; globs.len()];
+    let mut needs = Needs::default();
+    for p in paths {
+        let m = set.matches(p);
+        for i in &m {
+            matched[*i] = true;
+        }
+        if let Some(i) = m.first() {
+            if cx.fs.lstat(p) == Some(crate::elf::Node::File) && cx.fs.read(p).is_some_and(|b| b.starts_with(b"\x7fELF")) {
+                needs.elf_roots.push(Need::new(p.clone(), format!("--keep {}", globs[*i])));
+            }
+        }
+    }
+    warn_unmatched("--keep", globs, &matched, warnings);
+    Ok(needs)
+}
+
+/// `--drop` globs that match no path of the image, said by name.
+pub fn check_drops(paths: &[String], globs: &[String], warnings: &mut BTreeSet<String>) -> Result<()> {
+    let set = super::globset(globs, "--drop")?;
+    let mut matched = vec![false; globs.len()];
+    for i in paths.iter().flat_map(|p| set.matches(p)) {
+        matched[i] = true;
+    }
+    warn_unmatched("--drop", globs, &matched, warnings);
+    Ok(())
+}
+
+fn warn_unmatched(flag: &str, globs: &[String], matched: &[bool], warnings: &mut BTreeSet<String>) {
+    for (g, _) in globs.iter().zip(matched).filter(|(_, m)| !**m) {
+        warnings.insert(format!("{flag} {g} matches nothing in the image"));
     }
 }

@@ -1,6 +1,7 @@
 //! What the image runs: Entrypoint + Cmd, the Healthcheck, interpreters of `#!` scripts and,
 //! best effort, the commands a shell script runs. Every root carries a label that `--explain`
 //! prints ("Cmd", "command 'sed' in /usr/local/bin/tool.sh (Cmd)", …).
+use super::risk::{line_of, Risk};
 use super::treefs::TreeFs;
 use crate::elf::{Node, RootFs};
 use std::collections::BTreeSet;
@@ -22,12 +23,16 @@ pub struct Found {
     pub files: Vec<Root>,
     /// Things the static scan could not be sure about (said in the summary).
     pub uncertain: BTreeSet<String>,
+    /// What may break the image: unresolved commands, missing programs.
+    pub risks: BTreeSet<Risk>,
 }
 
 pub struct Resolver<'a> {
     pub fs: &'a TreeFs<'a>,
     pub path_dirs: Vec<String>,
     pub workdir: String,
+    /// The Cmd that an Entrypoint script runs with `exec "$@"` (taken once it is resolved).
+    pub cmd: Vec<String>,
     seen_scripts: BTreeSet<String>,
 }
 
@@ -46,7 +51,7 @@ impl<'a> Resolver<'a> {
     pub fn new(fs: &'a TreeFs<'a>, path_var: Option<&str>, workdir: Option<&str>) -> Self {
         let path_dirs = path_var.unwrap_or(DEFAULT_PATH).split(':').filter(|d| d.starts_with('/')).map(str::to_string).collect();
         let workdir = workdir.filter(|w| w.starts_with('/')).unwrap_or("/").to_string();
-        Resolver { fs, path_dirs, workdir, seen_scripts: BTreeSet::new() }
+        Resolver { fs, path_dirs, workdir, cmd: Vec::new(), seen_scripts: BTreeSet::new() }
     }
 
     fn is_exec_file(&self, p: &str) -> bool {
@@ -78,7 +83,8 @@ impl<'a> Resolver<'a> {
     pub fn argv(&mut self, argv: &[String], label: &str, out: &mut Found) {
         let Some(first) = argv.first() else { return };
         let Some(exe) = self.which(first) else {
-            out.uncertain.insert(format!("{label}: '{first}' is not an executable in the image (PATH {})", self.path_dirs.join(":")));
+            let what = format!("'{first}' is not an executable in the image (PATH {}): the image would not start", self.path_dirs.join(":"));
+            out.risks.insert(Risk::new("broken-root", label, what, "--entrypoint/--cmd naming a program in the image, or --keep it"));
             return;
         };
         self.add_exec(&exe, label, out);
@@ -153,7 +159,7 @@ impl<'a> Resolver<'a> {
         if self.is_exec_file(interp) {
             out.roots.push(Root { path: interp.to_string(), label: ilabel.clone() });
         } else {
-            out.uncertain.insert(format!("{p}: interpreter '{interp}' is missing from the image"));
+            out.risks.insert(Risk::new("broken-root", format!("{p}:1"), format!("interpreter '{interp}' is missing from the image ({label})"), "--keep the interpreter, or fix the #! line"));
         }
         if shell_base == "env" {
             if let Some(name) = parts.find(|w| !w.starts_with('-') && !w.contains('=')) {
@@ -185,14 +191,16 @@ impl<'a> Resolver<'a> {
 
     /// Best-effort scan of shell code: words in command position are resolved on PATH.
     pub fn shell_text(&mut self, text: &str, label: &str, out: &mut Found) {
+        let functions = defined_functions(text);
         for cmd in command_words(text) {
             match cmd {
                 Word::Plain(w) => {
-                    if BUILTINS.contains(&w.as_str()) || w.is_empty() {
+                    if BUILTINS.contains(&w.as_str()) || w.is_empty() || functions.contains(&w) {
                         continue;
                     }
                     if w == "eval" {
-                        out.uncertain.insert(format!("{label}: uses 'eval'; commands it builds cannot be seen statically"));
+                        let at = at_line(label, text, "eval");
+                        out.risks.insert(Risk::new("unresolved-command", at, "uses 'eval'; commands it builds cannot be seen statically", "--keep GLOB of what it runs, or --trace"));
                         continue;
                     }
                     if let Some(exe) = self.which(&w) {
@@ -211,8 +219,14 @@ impl<'a> Resolver<'a> {
                         out.uncertain.insert(format!("{label}: sources '{f}', which is not a file in the image"));
                     }
                 }
+                Word::Dynamic(w) if is_all_args(&w) => {
+                    // `exec "$@"` in an Entrypoint script runs the Cmd.
+                    let cmd = std::mem::take(&mut self.cmd);
+                    self.argv(&cmd, &format!("Cmd, run by \"$@\" in {label}"), out);
+                }
                 Word::Dynamic(w) => {
-                    out.uncertain.insert(format!("{label}: runs a command built at run time ('{w}')"));
+                    let at = at_line(label, text, &w);
+                    out.risks.insert(Risk::new("unresolved-command", at, format!("runs a command built at run time ('{w}')"), "--keep GLOB of what it runs, or --trace"));
                 }
                 Word::PathArg(p) => {
                     if let Some(r) = self.fs.resolve(&p) {
@@ -225,6 +239,35 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
+    }
+}
+
+/// Names of the shell functions a script defines (`name() {` or `function name`).
+fn defined_functions(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for l in text.lines().map(str::trim_start) {
+        let (keyword, l) = match l.strip_prefix("function ") {
+            Some(r) => (true, r.trim_start()),
+            None => (false, l),
+        };
+        let name: String = l.chars().take_while(|c| c.is_ascii_alphanumeric() || "_-.:".contains(*c)).collect();
+        let rest = l[name.len()..].trim_start();
+        if !name.is_empty() && (keyword || rest.starts_with("()")) {
+            out.insert(name);
+        }
+    }
+    out
+}
+
+fn is_all_args(w: &str) -> bool {
+    matches!(w.trim_matches('"'), "$@" | "${@}" | "$*" | "${*}")
+}
+
+/// `label, line N` when the text is a script with the word on a line.
+fn at_line(label: &str, text: &str, word: &str) -> String {
+    match line_of(text, word) {
+        Some(n) => format!("{label}, line {n}"),
+        None => label.to_string(),
     }
 }
 

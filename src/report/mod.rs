@@ -102,11 +102,24 @@ pub fn summary(plan: &Plan, before: Sizes, after: Option<Sizes>, extra: &[String
     for e in largest.iter().take(10) {
         let _ = writeln!(s, "  {:>10}  {}  ({})", human(e.size), e.path, e.why);
     }
-    for n in extra {
+    for n in plan.notes.iter().chain(extra) {
         let _ = writeln!(s, "note: {n}");
     }
     for w in &plan.warnings {
         let _ = writeln!(s, "warning: {w}");
+    }
+    s.push_str(&risks_block(plan));
+    s
+}
+
+/// The risks, last: what may break the slimmed image, each with where and the fix.
+pub fn risks_block(plan: &Plan) -> String {
+    if plan.risks.is_empty() {
+        return "risks: none\n".into();
+    }
+    let mut s = format!("risks ({}):\n", plan.risks.len());
+    for r in &plan.risks {
+        let _ = writeln!(s, "  {r}");
     }
     s
 }
@@ -123,8 +136,9 @@ pub fn json_report(plan: &Plan, input: &str, before: Sizes, after: Option<Sizes>
         "kept_bytes": plan.bytes(true),
         "dropped_bytes": plan.bytes(false),
         "rules": plan.rules,
-        "notes": extra,
+        "notes": plan.notes.iter().chain(extra).collect::<Vec<_>>(),
         "warnings": plan.warnings,
+        "risks": plan.risks,
         "paths": plan.entries,
     })
 }
