@@ -9,6 +9,7 @@ pub mod run;
 mod slim;
 mod squash;
 pub(crate) mod ui;
+pub mod trace;
 pub mod verify;
 pub(crate) use common::work_area;
 
@@ -65,6 +66,13 @@ pub enum Command {
     /// any differs).
     #[command(after_help = EXIT_CODES)]
     Verify(Box<verify::VerifyArgs>),
+    /// Run the image's app in the sandbox under the tracer, drive the probes, and write every
+    /// path it touched (with syscall, result, pid, executable and probe) to a trace file.
+    #[command(after_help = EXIT_CODES)]
+    Trace(Box<trace::TraceArgs>),
+    /// Trace a host command (tracer benchmarks and tests; never image code).
+    #[command(hide = true)]
+    TraceHost(trace::TraceHostArgs),
     /// Print the help of imgslim or of a subcommand.
     Help(HelpArgs),
 }
@@ -108,6 +116,11 @@ pub fn main() -> i32 {
         Command::Pack(a) => crate::pack::cli::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Help(a) => help(a),
+        Command::Trace(a) => trace::run(a),
+        Command::TraceHost(a) => match trace::run_host(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => 0,

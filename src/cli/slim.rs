@@ -78,6 +78,13 @@ pub struct SlimArgs {
     pub verify: bool,
     #[command(flatten)]
     pub probes: crate::sandbox::ProbeArgs,
+    /// Run the app in the sandbox under the tracer with the probes first, and keep what it
+    /// touched on top of the static plan.
+    #[arg(long)]
+    pub trace: bool,
+    /// Keep what these traces (`imgslim trace`, same image) touched on top of the static plan.
+    #[arg(long = "from-trace", value_name = "TRACE.json", num_args = 1..)]
+    pub from_trace: Vec<PathBuf>,
 }
 
 fn kv(list: &[String], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -108,7 +115,7 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     let edits = Edits::parse(a)?;
     let work = common::work_area()?;
     // Forked before the run's threads: it removes the work area even if a verify run is killed.
-    let _guardian = if a.verify { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
+    let _guardian = if a.verify || a.trace { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
     let mut outs = Outputs::new(a.output.force, work.path());
     slim(a, &edits, work.path(), &mut outs).map_err(|e| outs.user_error(e))
 }
@@ -188,7 +195,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let mut cfg = loaded.image.config.clone();
     edits.apply(a, &mut cfg);
     let mut notes = Vec::new();
-    let plan = ui::step("plan", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes))?;
+    let plan = ui::step("plan", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes, work))?;
     for p in &a.explain {
         ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
@@ -255,7 +262,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
 pub const SLIM_TAG_SUFFIX: &str = "-slim";
 
 /// Plan what stays; with --distroless, switch to a nonroot user unless the app starts as root.
-fn make_plan(a: &SlimArgs, edits: &Edits, loaded: &mut common::Loaded, cfg: &mut Value, notes: &mut Vec<String>) -> Result<plan::Plan, Error> {
+fn make_plan(a: &SlimArgs, edits: &Edits, loaded: &mut common::Loaded, cfg: &mut Value, notes: &mut Vec<String>, work: &Path) -> Result<plan::Plan, Error> {
     let original_user = config::runtime(cfg, "User").cloned();
     let mut switched_user = false;
     if a.distroless {
@@ -266,7 +273,9 @@ fn make_plan(a: &SlimArgs, edits: &Edits, loaded: &mut common::Loaded, cfg: &mut
             switched_user = true;
         }
     }
+    let traced = super::trace::traced_needs(a.trace, &a.from_trace, &a.probes, loaded, work)?;
     let opts = PlanOptions {
+        traced,
         level: a.level,
         profiles: edits.profile_names.clone(),
         profile_files: edits.profile_files.clone(),

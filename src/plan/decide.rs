@@ -134,7 +134,7 @@ impl<'a> Decider<'a> {
             return e;
         }
         let explicit = self.ks.keep.get(p).cloned().or_else(|| self.ks.under_subtree(p)).or_else(|| {
-            if self.opts.level == Level::Minimal { self.alias_of_kept(i, *id) } else { None }
+            if self.opts.level != Level::Clean { self.alias_of_kept(i, *id) } else { None }
         });
         if let Some(r) = explicit {
             keep(&mut e, r);
@@ -152,9 +152,9 @@ impl<'a> Decider<'a> {
     fn by_level(&self, e: &mut Entry) {
         let p = e.path.as_str();
         match (self.opts.level, self.rule_for(p)) {
-            (Level::Minimal, Some(r)) => drop_by(e, r),
-            (Level::Minimal, None) if p.starts_with("/etc/") => keep(e, ETC_REASON.into()),
-            (Level::Minimal, None) => {
+            (Level::Minimal | Level::Traced, Some(r)) => drop_by(e, r),
+            (Level::Minimal | Level::Traced, None) if p.starts_with("/etc/") => keep(e, ETC_REASON.into()),
+            (Level::Minimal | Level::Traced, None) => {
                 e.rule = Some(NOT_NEEDED.into());
                 e.category = Some("minimal".into());
                 e.why = "not reached from the entrypoint, its ELF closure, a profile or --keep".into();

@@ -6,6 +6,7 @@ mod keepset;
 pub mod needs;
 pub mod risk;
 pub mod roots;
+pub mod traced;
 mod treefs;
 
 pub use needs::{Need, Needs};
@@ -33,6 +34,9 @@ pub enum Level {
     Minimal,
     /// Keep everything except what the drop rules name.
     Clean,
+    /// Like minimal, but runtime module trees (Python stdlib/packages, node_modules, jars) keep
+    /// only what a trace touched (needs --trace or --from-trace).
+    Traced,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct PlanOptions {
     pub keep: Vec<String>,
     pub drop: Vec<String>,
     pub distroless: bool,
+    /// Needs from runtime traces (`slim --trace/--from-trace`), already resolved in the image.
+    pub traced: Option<Needs>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -132,7 +138,16 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
     let paths: Vec<String> = walk.iter().map(|(p, _)| format!("/{}", String::from_utf8_lossy(p))).collect();
     let user = needs::user_needs(&cx, &paths, &opts.keep, &mut warnings)?;
     needs::check_drops(&paths, &opts.drop, &mut warnings)?;
-    let sources = vec![user, needs::command_needs(&found), needs::profile_needs(&profiled)];
+    let mut profile_needs = needs::profile_needs(&profiled);
+    if opts.level == Level::Traced {
+        traced::require_trace(&opts.traced)?;
+        profile_needs = traced::narrow(profile_needs)?;
+    }
+    let mut sources = vec![user, needs::command_needs(&found), profile_needs];
+    match (&opts.traced, opts.level) {
+        (Some(t), Level::Traced) => sources.push(traced::narrow_listings(t)?),
+        (t, _) => sources.extend(t.clone()),
+    }
 
     let elf = keepset::elf_closure(&cx, &sources, &mut warnings);
     let ks = KeepSet::build(&cx, &paths, &opts.keep, &sources, &elf)?;

@@ -308,3 +308,33 @@ pub fn runc_run(layout: &Path, work: &Path, args: &[&str]) -> (i32, String) {
     let _ = Command::new("runc").args(["delete", "-f", &id]).output();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
+
+/// Root-only tests skip elsewhere, and fail under CI when not root.
+pub fn must_be_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "these tests run as root under CI");
+        eprintln!("SKIP: not root");
+    }
+    root
+}
+
+/// The uncompressed first layer of a single-manifest layout.
+pub fn first_layer(layout: &Path) -> Vec<u8> {
+    let rd = |d: &str| std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap();
+    let idx: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m: Value = serde_json::from_slice(&rd(idx["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(&rd(m["layers"][0]["digest"].as_str().unwrap())[..]).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// An acceptance image's OCI layout, built (or taken from the cache) by tests/acceptance/build.sh.
+pub fn acceptance_image(name: &str) -> Option<PathBuf> {
+    if !have_tool("umoci") {
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acceptance/build.sh");
+    let o = run_ok(Command::new(script).arg(name));
+    Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("oci"))
+}
