@@ -1,6 +1,6 @@
-//! Server profiles (postgresql, redis, apache/php) on the real Debian packages: `apt-get download`
-//! + `dpkg-deb -x` into a tree, then the profile stage is evaluated on it. The acceptance images
-//! (tests/acceptance/build/{postgres,redis}.sh) run the slimmed servers; these tests pin what each
+//! Server profiles (postgresql, redis, apache/php) on the real Debian packages (`apt-get
+//! download`, then `dpkg-deb -x` into a tree), evaluated by the profile stage. The acceptance images
+//! (tests/acceptance/build/{postgres,redis,apache-php}.sh) run the slimmed servers; these tests pin what each
 //! profile keeps, leaves out and names. apt-get/dpkg-deb missing: skip, or fail under CI=true.
 mod common;
 use std::path::{Path, PathBuf};

@@ -83,10 +83,8 @@ pub(crate) fn apache(cx: &Ctx, acc: &mut Acc) -> Option<String> {
                     }
                     None => acc.warn(format!("{reason}: {} is not in the image (httpd will not start without it)", path(last))),
                 },
-                "documentroot" | "alias" | "scriptalias" => {
-                    if fs.resolve(&path(last)).is_some() {
-                        acc.keep_glob(fs, &path(last), &reason);
-                    }
+                "documentroot" | "alias" | "scriptalias" if fs.resolve(&path(last)).is_some() => {
+                    acc.keep_glob(fs, &path(last), &reason);
                 }
                 "errorlog" | "customlog" | "transferlog" | "pidfile" if !a0.starts_with('|') => {
                     if let Some(r) = fs.resolve(&dirname(&path(a0))).filter(|r| r.node == Node::Dir) {

@@ -119,10 +119,10 @@ fn pg_setting(cx: &Ctx, acc: &mut Acc, file: &str, name: &str, value: &str, libd
                 }
             }
         }
-        "hba_file" | "ident_file" | "ssl_cert_file" | "ssl_key_file" | "ssl_ca_file" | "ssl_crl_file" | "ssl_dh_params_file" | "data_directory" => {
-            if value.starts_with('/') && fs.resolve(value).is_some() {
-                acc.keep_glob(fs, value, &reason);
-            }
+        "hba_file" | "ident_file" | "ssl_cert_file" | "ssl_key_file" | "ssl_ca_file" | "ssl_crl_file" | "ssl_dh_params_file" | "data_directory"
+            if value.starts_with('/') && fs.resolve(value).is_some() =>
+        {
+            acc.keep_glob(fs, value, &reason);
         }
         "unix_socket_directories" | "log_directory" | "stats_temp_directory" => {
             for d in value.split(',').map(str::trim).filter(|d| d.starts_with('/')) {
