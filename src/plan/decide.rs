@@ -1,0 +1,201 @@
+//! Decisions: every path of the tree kept with a reason or dropped by a named rule, then the
+//! bytes each rule removed.
+use super::keepset::KeepSet;
+use super::needs::Context;
+use super::{globset, Entry, Level, PlanOptions, RuleStat, ETC_REASON, NOT_NEEDED};
+use crate::elf::{self, RootFs};
+use crate::error::Result;
+use crate::fs::{Kind, Node, NodeId, Tree};
+use crate::profile::DropRule;
+use globset::GlobSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Dir => "dir",
+        Kind::File => "file",
+        Kind::Symlink => "symlink",
+        Kind::CharDev => "char",
+        Kind::BlockDev => "block",
+        Kind::Fifo => "fifo",
+    }
+}
+
+fn parent_of(p: &str) -> String {
+    match p.trim_end_matches('/').rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => p[..i].to_string(),
+    }
+}
+
+fn drop_by(e: &mut Entry, r: &DropRule) {
+    e.rule = Some(r.name.clone());
+    e.category = Some(r.category.clone());
+    e.why = r.description.clone();
+}
+
+/// Everything one decision looks at.
+pub struct Decider<'a> {
+    pub cx: &'a Context<'a>,
+    pub tree: &'a Tree,
+    pub walk: &'a [(Vec<u8>, NodeId)],
+    pub paths: &'a [String],
+    pub ks: &'a KeepSet,
+    pub opts: &'a PlanOptions,
+    pub rules: Vec<&'a DropRule>,
+    /// Paths no drop rule may remove at the clean level.
+    pub exclusions: &'a [String],
+    user_drop: GlobSet,
+    /// Kept inodes and their first kept path.
+    inode_kept: HashMap<usize, String>,
+}
+
+impl<'a> Decider<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cx: &'a Context<'a>, tree: &'a Tree, walk: &'a [(Vec<u8>, NodeId)], paths: &'a [String], ks: &'a KeepSet, opts: &'a PlanOptions, rules: &'a [DropRule], exclusions: &'a [String]) -> Result<Decider<'a>> {
+        let mut inode_kept: HashMap<usize, String> = HashMap::new();
+        for (i, (_, id)) in walk.iter().enumerate() {
+            if let Node::Leaf(ino) = tree.node(*id) {
+                if ks.keep.contains_key(&paths[i]) {
+                    inode_kept.entry(*ino).or_insert_with(|| paths[i].clone());
+                }
+            }
+        }
+        let rules = rules.iter().filter(|r| opts.distroless || !r.distroless_only).collect();
+        let user_drop = globset(&opts.drop, "--drop")?;
+        Ok(Decider { cx, tree, walk, paths, ks, opts, rules, exclusions, user_drop, inode_kept })
+    }
+
+    fn rule_for(&self, p: &str) -> Option<&'a DropRule> {
+        self.rules.iter().find(|r| r.matches(p)).copied()
+    }
+
+    /// Other names of a kept file cost no bytes: hardlinks of its inode (busybox's applets)
+    /// and symlinks that resolve to it. Keeping them keeps the image's commands working.
+    fn alias_of_kept(&self, i: usize, id: NodeId) -> Option<String> {
+        let (tree, fs, keep) = (self.tree, &self.cx.fs, &self.ks.keep);
+        let Node::Leaf(ino) = tree.node(id) else { return None };
+        if let Some(k) = self.inode_kept.get(ino) {
+            return Some(format!("hardlink of kept {k} (no extra bytes)"));
+        }
+        if tree.kind(id) == Kind::Symlink {
+            let r = fs.resolve(&self.paths[i])?;
+            let chain_kept = r.symlinks.iter().all(|s| *s == self.paths[i] || keep.contains_key(s));
+            let target_kept = keep.contains_key(&r.path)
+                || fs.node_at(&r.path).and_then(|t| match tree.node(t) {
+                    Node::Leaf(ino) => self.inode_kept.get(ino),
+                    Node::Dir { .. } => None,
+                }).is_some();
+            if r.node == elf::Node::File && chain_kept && target_kept {
+                return Some(format!("symlink to kept {} (no extra bytes)", r.path));
+            }
+        }
+        None
+    }
+
+    /// Children come after parents in `walk`, so decide in reverse and let a kept child keep
+    /// its parent directory.
+    pub fn decide_all(&self) -> Vec<Entry> {
+        let mut kept_child: HashSet<String> = HashSet::new();
+        let mut entries: Vec<Entry> = Vec::with_capacity(self.walk.len());
+        for i in (0..self.walk.len()).rev() {
+            let e = self.decide(i, &kept_child);
+            if e.keep {
+                kept_child.insert(parent_of(&e.path));
+            }
+            entries.push(e);
+        }
+        entries.reverse();
+        self.count_bytes(&mut entries);
+        entries
+    }
+
+    fn decide(&self, i: usize, kept_child: &HashSet<String>) -> Entry {
+        let (raw, id) = &self.walk[i];
+        let p = &self.paths[i];
+        let kind = self.tree.kind(*id);
+        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind_name(kind), size: 0, keep: false, why: String::new(), rule: None, category: None };
+        let child_kept = kind == Kind::Dir && kept_child.contains(p);
+        let user_kept = self.ks.keep.get(p).is_some_and(|r| r.starts_with("--keep"));
+        if let (Some(j), false, false) = (self.user_drop.matches(p).first(), user_kept, child_kept) {
+            e.rule = Some("user-drop".into());
+            e.category = Some("user".into());
+            e.why = format!("--drop {}", self.opts.drop[*j]);
+            return e;
+        }
+        let explicit = self.ks.keep.get(p).cloned().or_else(|| self.ks.under_subtree(p)).or_else(|| {
+            if self.opts.level == Level::Minimal { self.alias_of_kept(i, *id) } else { None }
+        });
+        if let Some(r) = explicit {
+            keep(&mut e, r);
+        } else if child_kept {
+            keep(&mut e, "parent directory of kept paths".into());
+        } else if kind == Kind::Dir && self.tree.children(*id).is_some_and(|c| c.is_empty()) && self.rule_for(p).is_none() {
+            keep(&mut e, "empty directory in the original (a mount point or runtime location; no bytes)".into());
+        } else {
+            self.by_level(&mut e);
+        }
+        e
+    }
+
+    /// A path no source needs: the level's rules decide.
+    fn by_level(&self, e: &mut Entry) {
+        let p = e.path.as_str();
+        match (self.opts.level, self.rule_for(p)) {
+            (Level::Minimal, Some(r)) => drop_by(e, r),
+            (Level::Minimal, None) if p.starts_with("/etc/") => keep(e, ETC_REASON.into()),
+            (Level::Minimal, None) => {
+                e.rule = Some(NOT_NEEDED.into());
+                e.category = Some("minimal".into());
+                e.why = "not reached from the entrypoint, its ELF closure, a profile or --keep".into();
+            }
+            (Level::Clean, Some(r)) if !self.exclusions.iter().any(|x| p == x || p.starts_with(&format!("{x}/"))) => drop_by(e, r),
+            (Level::Clean, _) => keep(e, "clean level: no drop rule names it".into()),
+        }
+    }
+
+    /// Bytes of an inode count once: on its first kept path, else on its first path.
+    fn count_bytes(&self, entries: &mut [Entry]) {
+        let mut owner: HashMap<usize, usize> = HashMap::new();
+        for (i, (_, id)) in self.walk.iter().enumerate() {
+            if let Node::Leaf(ino) = self.tree.node(*id) {
+                match owner.get(ino) {
+                    Some(&j) if entries[j].keep || !entries[i].keep => {}
+                    _ => {
+                        owner.insert(*ino, i);
+                    }
+                }
+            }
+        }
+        for (ino, i) in owner {
+            entries[i].size = self.tree.inode(ino).size();
+        }
+    }
+}
+
+fn keep(e: &mut Entry, why: String) {
+    e.keep = true;
+    e.why = why;
+}
+
+/// Bytes per rule, largest first; every applicable rule is listed, even when it removed nothing.
+pub fn rule_stats(rules: &[DropRule], entries: &[Entry]) -> Vec<RuleStat> {
+    let mut stats: BTreeMap<String, RuleStat> = BTreeMap::new();
+    for r in rules {
+        stats.insert(r.name.clone(), RuleStat { name: r.name.clone(), category: r.category.clone(), description: r.description.clone(), ..Default::default() });
+    }
+    for e in entries.iter().filter(|e| !e.keep) {
+        let name = e.rule.clone().unwrap_or_default();
+        let s = stats.entry(name.clone()).or_insert_with(|| RuleStat {
+            name: name.clone(),
+            category: e.category.clone().unwrap_or_default(),
+            description: e.why.clone(),
+            ..Default::default()
+        });
+        s.files += 1;
+        s.bytes += e.size;
+    }
+    let mut out: Vec<RuleStat> = stats.into_values().collect();
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(&b.name)));
+    out
+}
