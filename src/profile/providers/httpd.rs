@@ -1,10 +1,8 @@
 //! Apache httpd (its config: LoadModule, Include, DocumentRoot/Alias, log dirs) and PHP (php.ini
 //! and conf.d: `extension=`/`zend_extension=`). Module and extension dirs are declarative
 //! (profiles/apache.toml, php.toml); these providers add what the configuration names.
-use std::collections::BTreeSet;
-
 use super::super::{Acc, Ctx};
-use super::servers::{conf_settings, expand_all};
+use super::servers::{conf_settings, each_config, expand_all};
 use crate::elf::rootfs::{dirname, join_path};
 use crate::elf::Node;
 
@@ -43,16 +41,9 @@ fn words(line: &str) -> Vec<String> {
 pub(crate) fn apache(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     let fs = cx.view.fs;
     let (main, mut root) = APACHE_CONFS.iter().find(|(c, _)| fs.is_file(c)).map(|(c, r)| (c.to_string(), r.to_string()))?;
-    let mut files = vec![main];
-    let mut seen = BTreeSet::new();
     let mut modules = 0;
-    while let Some(f) = files.pop() {
-        if !seen.insert(f.clone()) || seen.len() > 1000 {
-            continue;
-        }
-        acc.keep(f.clone(), "apache: configuration file");
-        let Some(b) = fs.read(&f) else { continue };
-        for line in String::from_utf8_lossy(&b).lines() {
+    let read = each_config(cx, acc, vec![main], "apache", |acc, f, text, files| {
+        for line in text.lines() {
             let w = words(line.trim());
             let (Some(d), Some(a0)) = (w.first(), w.get(1)) else { continue };
             if d.starts_with('#') || d.starts_with('<') {
@@ -94,8 +85,8 @@ pub(crate) fn apache(cx: &Ctx, acc: &mut Acc) -> Option<String> {
                 _ => {}
             }
         }
-    }
-    Some(format!("{} config file(s) read, {modules} LoadModule/LoadFile", seen.len()))
+    });
+    Some(format!("{read} config file(s) read, {modules} LoadModule/LoadFile"))
 }
 
 /// php.ini files of every SAPI and their scan dirs.
