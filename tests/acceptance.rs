@@ -87,6 +87,7 @@ fn min_factor(name: &str, label: &str) -> Option<f64> {
         // Server images: the default slim (minimal) must pass every probe; the bar guards the factor.
         ("postgres", "slim-minimal") => Some(6.0),
         ("redis", "slim-minimal") => Some(10.0),
+        ("apache-php", "slim-minimal") => Some(4.0),
         // The Go binary is most of that image: the factor needs --pack.
         ("static-go-alpine", "slim-minimal-pack") => Some(4.0),
         _ => None,
@@ -317,4 +318,5 @@ images! {
     busybox_musl => "busybox-musl",
     postgres => "postgres",
     redis => "redis",
+    apache_php => "apache-php",
 }

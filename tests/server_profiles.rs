@@ -1,6 +1,6 @@
-//! Server profiles (postgresql, redis, apache/php) on the real Debian packages: `apt-get download`
-//! + `dpkg-deb -x` into a tree, then the profile stage is evaluated on it. The acceptance images
-//! (tests/acceptance/build/{postgres,redis}.sh) run the slimmed servers; these tests pin what each
+//! Server profiles (postgresql, redis, apache/php) on the real Debian packages (`apt-get
+//! download`, then `dpkg-deb -x` into a tree), evaluated by the profile stage. The acceptance images
+//! (tests/acceptance/build/{postgres,redis,apache-php}.sh) run the slimmed servers; these tests pin what each
 //! profile keeps, leaves out and names. apt-get/dpkg-deb missing: skip, or fail under CI=true.
 mod common;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,13 @@ fn only_subdir(dir: &Path) -> String {
     v.sort();
     assert_eq!(v.len(), 1, "{}: {v:?}", dir.display());
     v.remove(0)
+}
+
+/// The one entry of `dir` whose name starts with `prefix` (PHP's API-dated extension dir).
+fn only_subdir_matching(dir: &Path, prefix: &str) -> String {
+    let v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(prefix)).collect();
+    assert_eq!(v.len(), 1, "{}: {v:?}", dir.display());
+    v[0].clone()
 }
 
 #[test]
@@ -136,4 +143,47 @@ fn redis_debian_server() {
     assert!(n.keep_dirs.iter().any(|k| k.path == "/srv/redis-data"), "{:#?}", n.keep_dirs);
     assert!(n.warnings.iter().any(|w| w.contains("/opt/missing/search.so")), "{:#?}", n.warnings);
     assert!(!n.warnings.iter().any(|w| w.contains("commented")), "{:#?}", n.warnings);
+}
+
+#[test]
+fn apache_mod_php_debian() {
+    let Some(r) = unpacked(&["apache2", "libapache2-mod-php8.2", "php8.2-common", "php8.2-sqlite3", "php8.2-mbstring"]) else { return };
+    // What a2enmod/phpenmod do in the packages' postinst (not in the .debs): enable mod_php and
+    // two extensions, plus an extension line naming one the image does not have.
+    let link = |target: &str, at: &str| {
+        let at = r.join(at.trim_start_matches('/'));
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        let _ = std::fs::remove_file(&at);
+        std::os::unix::fs::symlink(target, at).unwrap();
+    };
+    link("../mods-available/php8.2.load", "/etc/apache2/mods-enabled/php8.2.load");
+    link("../mods-available/mpm_prefork.load", "/etc/apache2/mods-enabled/mpm_prefork.load");
+    let conf_d = r.join("etc/php/8.2/apache2/conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    std::fs::copy(r.join("usr/lib/php/8.2/php.ini-production"), r.join("etc/php/8.2/apache2/php.ini")).unwrap();
+    link("/etc/php/8.2/mods-available/pdo_sqlite.ini", "/etc/php/8.2/apache2/conf.d/20-pdo_sqlite.ini");
+    link("/etc/php/8.2/mods-available/mbstring.ini", "/etc/php/8.2/apache2/conf.d/20-mbstring.ini");
+    std::fs::write(conf_d.join("30-missing.ini"), "; comment\nextension=imagick\n").unwrap();
+    // mods-available/*.ini ship in /usr/share/php8.2-*/ and are copied by the postinst.
+    for (pkg, m) in [("sqlite3", "pdo_sqlite"), ("mbstring", "mbstring")] {
+        let src = r.join(format!("usr/share/php8.2-{pkg}/{pkg}/{m}.ini"));
+        let dst = r.join(format!("etc/php/8.2/mods-available/{m}.ini"));
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    }
+    let (set, n) = eval(&r, &[], &["/usr/sbin/apache2"]);
+    assert!(applied(&n, "apache") && applied(&n, "php"), "{:?}", n.applied);
+    // Named by the enabled LoadModule line (the module dir's glob would keep it too).
+    assert!(elf_root(&n, "/usr/lib/apache2/modules/libphp8.2.so"), "{:#?}", n.elf_roots);
+    assert!(n.applied.iter().any(|a| a.name == "apache" && !a.why.contains(" 0 LoadModule")), "{:?}", n.applied);
+    for p in ["/etc/apache2/apache2.conf", "/etc/apache2/mods-available/php8.2.conf", "/etc/php/8.2/apache2/conf.d/20-mbstring.ini", "/etc/apache2/envvars"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    // pdo_sqlite, mbstring (through conf.d symlinks) and the missing imagick; the extension
+    // dir's .so are ELF roots through the profile's glob already.
+    assert!(n.applied.iter().any(|a| a.name == "php" && a.why.contains(", 3 extension line(s)")), "{:?}", n.applied);
+    assert!(elf_root(&n, &format!("/usr/lib/php/{}/pdo_sqlite.so", only_subdir_matching(&r.join("usr/lib/php"), "20"))));
+    assert!(n.warnings.iter().any(|w| w.contains("imagick") && w.contains("30-missing.ini")), "{:#?}", n.warnings);
+    let rules = drop_rules(&set, &n.applied);
+    assert!(rules.iter().any(|x| x.name == "apache-build" && x.matches("/usr/share/apache2/build/config_vars.mk")));
 }

@@ -47,6 +47,7 @@ pub enum ProfileError {
 
 /// The builtin profiles, embedded at compile time.
 const BUILTIN: &[(&str, &str)] = &[
+    ("apache.toml", include_str!("../../profiles/apache.toml")),
     ("base.toml", include_str!("../../profiles/base.toml")),
     ("ca-certificates.toml", include_str!("../../profiles/ca-certificates.toml")),
     ("glibc.toml", include_str!("../../profiles/glibc.toml")),
@@ -55,6 +56,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("musl.toml", include_str!("../../profiles/musl.toml")),
     ("nginx.toml", include_str!("../../profiles/nginx.toml")),
     ("openssl.toml", include_str!("../../profiles/openssl.toml")),
+    ("php.toml", include_str!("../../profiles/php.toml")),
     ("node.toml", include_str!("../../profiles/node.toml")),
     ("postgresql.toml", include_str!("../../profiles/postgresql.toml")),
     ("python.toml", include_str!("../../profiles/python.toml")),

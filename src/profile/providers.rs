@@ -7,12 +7,13 @@ use super::{Acc, Ctx};
 use crate::elf::rootfs::join_path;
 use crate::elf::{self, Node, RootFs};
 
+pub mod httpd;
 pub mod node;
 pub mod python;
 pub mod servers;
 pub mod web;
 
-pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis"];
+pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis", "apache", "php"];
 
 pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<String> {
     match name {
@@ -29,6 +30,8 @@ pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) ->
         "nginx" => web::nginx(cx, acc),
         "postgresql" => servers::postgresql(cx, acc),
         "redis" => servers::redis(cx, acc),
+        "apache" => httpd::apache(cx, acc),
+        "php" => httpd::php(cx, acc),
         _ => None,
     }
 }

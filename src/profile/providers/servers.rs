@@ -16,6 +16,23 @@ pub(crate) fn expand_all(fs: &dyn RootFs, pattern: &str) -> Vec<String> {
     e.finish().paths.into_keys().collect()
 }
 
+/// Config files read from `start` on, each once (at most 1000): every one is kept and handed to
+/// `each` with its text; `each` queues the files it includes. Returns how many were read.
+pub(crate) fn each_config(cx: &Ctx, acc: &mut Acc, start: Vec<String>, what: &str, mut each: impl FnMut(&mut Acc, &str, &str, &mut Vec<String>)) -> usize {
+    let mut queue = start;
+    let mut seen = BTreeSet::new();
+    while let Some(f) = queue.pop() {
+        if !seen.insert(f.clone()) || seen.len() > 1000 {
+            continue;
+        }
+        acc.keep(f.clone(), format!("{what}: configuration file"));
+        if let Some(b) = cx.view.fs.read(&f) {
+            each(acc, &f, &String::from_utf8_lossy(&b), &mut queue);
+        }
+    }
+    seen.len()
+}
+
 /// `name = value` / `name value` lines of postgresql.conf (and redis.conf-like files):
 /// comments dropped, one level of single or double quotes removed ('' is a quote inside).
 pub fn conf_settings(text: &str) -> Vec<(String, String)> {
@@ -84,18 +101,12 @@ pub(crate) fn postgresql(cx: &Ctx, acc: &mut Acc) -> Option<String> {
         }
     }
     let libdirs: Vec<String> = PG_LIBDIRS.iter().flat_map(|p| expand_all(fs, p)).collect();
-    let mut seen = BTreeSet::new();
-    while let Some(f) = confs.pop() {
-        if !seen.insert(f.clone()) || seen.len() > 200 {
-            continue;
+    let read = each_config(cx, acc, confs, "postgresql", |acc, f, text, queue| {
+        for (name, value) in conf_settings(text) {
+            pg_setting(cx, acc, f, &name, &value, &libdirs, queue);
         }
-        acc.keep(f.clone(), "postgresql: configuration file");
-        let Some(b) = fs.read(&f) else { continue };
-        for (name, value) in conf_settings(&String::from_utf8_lossy(&b)) {
-            pg_setting(cx, acc, &f, &name, &value, &libdirs, &mut confs);
-        }
-    }
-    notes.push(format!("{} config file(s) read", seen.len()));
+    });
+    notes.push(format!("{read} config file(s) read"));
     Some(notes.join(", "))
 }
 
@@ -119,10 +130,10 @@ fn pg_setting(cx: &Ctx, acc: &mut Acc, file: &str, name: &str, value: &str, libd
                 }
             }
         }
-        "hba_file" | "ident_file" | "ssl_cert_file" | "ssl_key_file" | "ssl_ca_file" | "ssl_crl_file" | "ssl_dh_params_file" | "data_directory" => {
-            if value.starts_with('/') && fs.resolve(value).is_some() {
-                acc.keep_glob(fs, value, &reason);
-            }
+        "hba_file" | "ident_file" | "ssl_cert_file" | "ssl_key_file" | "ssl_ca_file" | "ssl_crl_file" | "ssl_dh_params_file" | "data_directory"
+            if value.starts_with('/') && fs.resolve(value).is_some() =>
+        {
+            acc.keep_glob(fs, value, &reason);
         }
         "unix_socket_directories" | "log_directory" | "stats_temp_directory" => {
             for d in value.split(',').map(str::trim).filter(|d| d.starts_with('/')) {
@@ -160,41 +171,42 @@ const REDIS_CONFS: &[&str] = &[
 /// redis: what redis.conf (and its includes) names.
 pub(crate) fn redis(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     let fs = cx.view.fs;
-    let mut confs: Vec<String> = REDIS_CONFS.iter().flat_map(|p| expand_all(fs, p)).collect();
-    let mut seen = BTreeSet::new();
+    let confs: Vec<String> = REDIS_CONFS.iter().flat_map(|p| expand_all(fs, p)).collect();
     let mut modules = 0;
-    while let Some(f) = confs.pop() {
-        if !seen.insert(f.clone()) || seen.len() > 200 {
-            continue;
+    let read = each_config(cx, acc, confs, "redis", |acc, f, text, queue| {
+        for (name, value) in conf_settings(text) {
+            modules += redis_setting(cx, acc, f, &name, &value, queue);
         }
-        acc.keep(f.clone(), "redis: configuration file");
-        let Some(b) = fs.read(&f) else { continue };
-        for (name, value) in conf_settings(&String::from_utf8_lossy(&b)) {
-            let reason = format!("redis: `{name} {value}` in {f}");
-            let abs = value.starts_with('/');
-            match name.as_str() {
-                "include" => confs.extend(expand_all(fs, &value)),
-                "loadmodule" => match fs.resolve(&value).filter(|r| abs && r.node == Node::File) {
-                    Some(r) => {
-                        modules += 1;
-                        acc.elf_root(r.path, reason);
-                    }
-                    None => acc.warn(format!("{reason}: module {value} is not in the image (the server will not start without it)")),
-                },
-                "aclfile" | "tls-cert-file" | "tls-key-file" | "tls-ca-cert-file" | "tls-dh-params-file" if abs => {
-                    acc.keep_glob(fs, &value, &reason);
-                }
-                "dir" | "logfile" | "pidfile" | "unixsocket" if abs => {
-                    let d = if name == "dir" { value.clone() } else { dirname(&value) };
-                    if let Some(r) = fs.resolve(&d).filter(|r| r.node == Node::Dir) {
-                        acc.keep_dirs.entry(r.path).or_insert(reason);
-                    }
-                }
-                _ => {}
+    });
+    Some(format!("{read} config file(s) read, {modules} module(s) loaded"))
+}
+
+/// One redis.conf directive that names files, dirs or modules; 1 for a module found.
+fn redis_setting(cx: &Ctx, acc: &mut Acc, f: &str, name: &str, value: &str, queue: &mut Vec<String>) -> usize {
+    let fs = cx.view.fs;
+    let reason = format!("redis: `{name} {value}` in {f}");
+    let abs = value.starts_with('/');
+    match name {
+        "include" => queue.extend(expand_all(fs, value)),
+        "loadmodule" => match fs.resolve(value).filter(|r| abs && r.node == Node::File) {
+            Some(r) => {
+                acc.elf_root(r.path, reason);
+                return 1;
+            }
+            None => acc.warn(format!("{reason}: module {value} is not in the image (the server will not start without it)")),
+        },
+        "aclfile" | "tls-cert-file" | "tls-key-file" | "tls-ca-cert-file" | "tls-dh-params-file" if abs => {
+            acc.keep_glob(fs, value, &reason);
+        }
+        "dir" | "logfile" | "pidfile" | "unixsocket" if abs => {
+            let d = if name == "dir" { value.to_string() } else { dirname(value) };
+            if let Some(r) = fs.resolve(&d).filter(|r| r.node == Node::Dir) {
+                acc.keep_dirs.entry(r.path).or_insert(reason);
             }
         }
+        _ => {}
     }
-    Some(format!("{} config file(s) read, {modules} module(s) loaded", seen.len()))
+    0
 }
 
 #[cfg(test)]
