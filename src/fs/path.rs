@@ -36,6 +36,26 @@ pub fn normalize_entry_path(raw: &[u8]) -> Result<Vec<u8>, PathError> {
     Ok(out)
 }
 
+/// Normalise a hardlink target the way runtimes do: a leading `/` means the layer root
+/// (Docker and containerd join the name under the root), `..` is folded lexically, and only
+/// a target that climbs above the layer root is refused (`DotDot`).
+pub fn clean_link_target(raw: &[u8]) -> Result<Vec<u8>, PathError> {
+    if raw.contains(&0) {
+        return Err(PathError::Nul);
+    }
+    let mut out: Vec<&[u8]> = Vec::new();
+    for comp in raw.split(|b| *b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                out.pop().ok_or(PathError::DotDot)?;
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out.join(&b'/'))
+}
+
 /// Split a normalised path into components ("" gives none).
 pub fn split_path(p: &[u8]) -> Vec<&[u8]> {
     p.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").collect()
@@ -62,5 +82,8 @@ mod tests {
         assert_eq!(normalize_entry_path(b"/etc/passwd"), Err(PathError::Absolute));
         assert_eq!(normalize_entry_path(b"a/../../etc"), Err(PathError::DotDot));
         assert_eq!(normalize_entry_path(b".."), Err(PathError::DotDot));
+        assert_eq!(clean_link_target(b"/usr/./bin//x").unwrap(), b"usr/bin/x");
+        assert_eq!(clean_link_target(b"a/../b").unwrap(), b"b");
+        assert_eq!(clean_link_target(b"a/../../etc/passwd"), Err(PathError::DotDot));
     }
 }

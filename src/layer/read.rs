@@ -1,7 +1,7 @@
 //! Read one uncompressed layer tar into a `Changeset`. File contents go to the layer's spool;
 //! everything else stays in memory as metadata.
 use crate::error::{Error, Result};
-use crate::fs::{normalize_entry_path, Data, Meta, SpoolWriter};
+use crate::fs::{clean_link_target, normalize_entry_path, Data, Meta, SpoolWriter};
 use std::collections::BTreeMap;
 use std::io::Read;
 use tar::EntryType;
@@ -57,7 +57,10 @@ pub fn read_changeset(reader: impl Read, spool: &mut SpoolWriter, what: &str) ->
             // PAX global headers carry no file; Docker and Go ignore them too.
             continue;
         }
-        let path = normalize_entry_path(&raw_path).map_err(|e| bad(e.to_string()))?;
+        // A leading `/` names the layer root: Docker, containerd and umoci all extract `/etc/x`
+        // as `etc/x`. `..` stays refused in names (no runtime needs it to place an entry).
+        let rel = &raw_path[raw_path.iter().take_while(|b| **b == b'/').count()..];
+        let path = normalize_entry_path(rel).map_err(|e| bad(e.to_string()))?;
 
         // Whiteouts: `.wh.NAME` deletes NAME from lower layers; `.wh..wh..opq` empties the dir.
         let (dir, base) = match path.iter().rposition(|b| *b == b'/') {
@@ -95,18 +98,15 @@ pub fn read_changeset(reader: impl Read, spool: &mut SpoolWriter, what: &str) ->
                 if target.is_empty() || target.contains(&0) {
                     return Err(bad("symlink with an empty or NUL-containing target".into()));
                 }
-                if climbs_above_root(dir, &target) {
-                    return Err(bad(format!(
-                        "symlink target '{}' climbs above the image root",
-                        String::from_utf8_lossy(&target)
-                    )));
-                }
+                // The target is data, kept verbatim: `../../../../etc/passwd` is legal and
+                // resolves chroot-style (see fs::resolve); nothing here ever follows it.
                 ChangeKind::Leaf(meta, Data::Symlink { target: target.into_owned() })
             }
             EntryType::Link => {
                 let target = entry.link_name_bytes().ok_or_else(|| bad("hardlink without a target".into()))?;
-                let target = normalize_entry_path(&target)
-                    .map_err(|e| bad(format!("hardlink target '{}': {e}", String::from_utf8_lossy(&target))))?;
+                let target = clean_link_target(&target).map_err(|e| {
+                    bad(format!("hardlink target '{}' is outside the layer tree: {e}", String::from_utf8_lossy(&target)))
+                })?;
                 if target.is_empty() {
                     return Err(bad("hardlink to the root directory".into()));
                 }
@@ -174,26 +174,4 @@ fn numeric(raw: &[u8], parsed: std::io::Result<u64>, name: &str) -> std::result:
         Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
         Err(e) => Err(format!("bad {name} field: {e}")),
     }
-}
-
-/// Whether a relative symlink target, taken from directory `dir`, goes above the root.
-/// Absolute targets are interpreted inside the image root and are fine.
-fn climbs_above_root(dir: &[u8], target: &[u8]) -> bool {
-    if target.first() == Some(&b'/') {
-        return false;
-    }
-    let mut depth = dir.split(|b| *b == b'/').filter(|c| !c.is_empty()).count() as i64;
-    for c in target.split(|b| *b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                depth -= 1;
-                if depth < 0 {
-                    return true;
-                }
-            }
-            _ => depth += 1,
-        }
-    }
-    false
 }
