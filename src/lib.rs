@@ -12,6 +12,7 @@ pub mod fs;
 pub mod image;
 pub mod layer;
 pub mod pack;
+pub mod pkgdb;
 pub mod plan;
 pub mod profile;
 pub mod report;

@@ -31,6 +31,11 @@ pub struct SlimArgs {
     /// No shell or package manager unless needed; a nonroot user (65532) when the image runs as root.
     #[arg(long)]
     pub distroless: bool,
+    /// What the dpkg database says afterwards: prune (default) deletes packages with no files
+    /// left and names only the remaining files of the others; status.d writes distroless's
+    /// /var/lib/dpkg/status.d/<pkg>; keep leaves it as it was; drop removes it.
+    #[arg(long, value_enum, default_value = "prune", value_name = "MODE")]
+    pub package_db: crate::pkgdb::Mode,
     /// User the image runs as (name, uid or uid:gid) [default: the input's].
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
@@ -195,7 +200,11 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let mut cfg = loaded.image.config.clone();
     edits.apply(a, &mut cfg);
     let mut notes = Vec::new();
-    let plan = ui::step("plan", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes, work))?;
+    let mut plan = ui::step("plan", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes, work))?;
+    let pkgdb = crate::pkgdb::rewrite(&loaded.tree, &loaded.store, &plan, a.package_db)?;
+    pkgdb.overrule(&mut plan);
+    notes.extend(pkgdb.notes());
+    let packages = serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?;
     for p in &a.explain {
         ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
@@ -207,11 +216,14 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let Some(image_out) = image_out else {
         ui::info(&report::summary(&plan, before, None, &notes));
         if let Some(r) = report_out {
-            write_report(outs, r, &report::json_report(&plan, &input, before, None, &notes))?;
+            let mut v = report::json_report(&plan, &input, before, None, &notes);
+            v["packages"] = packages;
+            write_report(outs, r, &v)?;
         }
         return outs.commit();
     };
     plan.apply(&mut loaded.tree);
+    pkgdb.write_into(&mut loaded.tree, &mut loaded.store)?;
     let mut packed = Vec::new();
     if a.pack {
         let opts = crate::pack::PackOptions { method: a.pack_method.into(), level: a.pack_level, ..Default::default() };
@@ -243,6 +255,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     if let Some(r) = report_out {
         let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
         v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;
+        v["packages"] = packages;
         write_report(outs, r, &v)?;
     }
     ui::step("put the outputs in place", || outs.commit())?;

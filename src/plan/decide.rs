@@ -25,7 +25,7 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
-fn parent_of(p: &str) -> String {
+pub(super) fn parent_of(p: &str) -> String {
     match p.trim_end_matches('/').rfind('/') {
         Some(0) | None => "/".to_string(),
         Some(i) => p[..i].to_string(),

@@ -24,7 +24,7 @@ use globset::{GlobSet, GlobSetBuilder};
 use keepset::KeepSet;
 use needs::Context;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -207,6 +207,32 @@ fn true_of_plan(warnings: BTreeSet<String>, entries: &[Entry]) -> Vec<String> {
         .collect()
 }
 
+/// Change one entry's decision, moving its bytes between rule statistics.
+fn set_decision(rules: &mut Vec<RuleStat>, e: &mut Entry, keep: bool, rule: &RuleStat, why: &str) {
+    if let Some(old) = e.rule.as_ref().and_then(|n| rules.iter_mut().find(|r| &r.name == n)) {
+        old.files = old.files.saturating_sub(1);
+        old.bytes = old.bytes.saturating_sub(e.size);
+    }
+    e.keep = keep;
+    e.why = why.to_string();
+    if keep {
+        e.rule = None;
+        e.category = None;
+        return;
+    }
+    e.rule = Some(rule.name.clone());
+    e.category = Some(rule.category.clone());
+    let i = match rules.iter().position(|r| r.name == rule.name) {
+        Some(i) => i,
+        None => {
+            rules.push(RuleStat { files: 0, bytes: 0, ..rule.clone() });
+            rules.len() - 1
+        }
+    };
+    rules[i].files += 1;
+    rules[i].bytes += e.size;
+}
+
 impl Plan {
     /// Remove every dropped path from the tree.
     pub fn apply(&self, tree: &mut Tree) {
@@ -233,6 +259,28 @@ impl Plan {
                 e.category.as_deref().unwrap_or("?"),
                 e.why
             ),
+        }
+    }
+
+    /// A later stage (the package database) overrules decisions: each path in `changes` is
+    /// kept (with its parent directories, which must exist for it) or dropped by `rule`.
+    /// Rule statistics follow, so the summary stays true.
+    pub fn overrule(&mut self, changes: &BTreeMap<String, bool>, rule: &RuleStat, why: &str) {
+        let mut parents: HashSet<String> = HashSet::new();
+        for e in self.entries.iter_mut() {
+            let Some(&keep) = changes.get(&e.path) else { continue };
+            if keep {
+                let mut p = decide::parent_of(&e.path);
+                while p != "/" && parents.insert(p.clone()) {
+                    p = decide::parent_of(&p);
+                }
+            }
+            if e.keep != keep {
+                set_decision(&mut self.rules, e, keep, rule, why);
+            }
+        }
+        for e in self.entries.iter_mut().filter(|e| !e.keep && parents.contains(&e.path)) {
+            set_decision(&mut self.rules, e, true, rule, "parent directory of kept paths");
         }
     }
 

@@ -1,0 +1,91 @@
+//! `--package-db`: the slimmed image's dpkg database, checked with dpkg itself and syft on a
+//! real Debian image (the acceptance suite's nginx-static).
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn accept_image(name: &str) -> PathBuf {
+    let o = run_ok(Command::new("bash").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acceptance/build.sh")).arg(name));
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("oci")
+}
+
+/// Slim with `--package-db MODE`; returns (layout, rootfs, report).
+fn slim(orig: &Path, dir: &Path, mode: &str) -> (PathBuf, PathBuf, Value) {
+    let out = dir.join(format!("out-{mode}"));
+    let report = dir.join(format!("{mode}.json"));
+    run_ok(imgslim().arg("slim").arg(orig).arg("-o").arg(&out).args(["--format", "oci", "--package-db", mode, "--report"]).arg(&report));
+    let root = umoci_unpack(&out, &dir.join(format!("bundle-{mode}")));
+    (out, root, serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap())
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&run_ok(cmd).stdout).into_owned()
+}
+
+fn dpkg_packages(root: &Path) -> BTreeSet<String> {
+    stdout(Command::new("dpkg-query").arg(format!("--admindir={}/var/lib/dpkg", root.display())).args(["-W", "-f=${Package}\\n"])).lines().map(str::to_string).collect()
+}
+
+fn syft_packages(layout: &Path) -> BTreeSet<String> {
+    let o = stdout(Command::new("syft").env("SYFT_CHECK_FOR_APP_UPDATE", "false").args(["scan", &format!("oci-dir:{}", layout.display()), "-o", "json", "-q"]));
+    let v: Value = serde_json::from_str(&o).unwrap();
+    v["artifacts"].as_array().unwrap().iter().filter(|a| a["type"] == "deb").map(|a| a["name"].as_str().unwrap().to_string()).collect()
+}
+
+fn report_packages(r: &Value, removed: bool) -> BTreeSet<String> {
+    r["packages"].as_array().unwrap().iter().filter(|p| p["removed"] == removed).map(|p| p["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn pruned_dpkg_database_matches_what_is_left() {
+    if !have_tool("umoci") || !have_tool("debootstrap") || !have_tool("dpkg") || !have_tool("syft") {
+        return;
+    }
+    let orig = accept_image("nginx-static");
+    let t = tempfile::tempdir().unwrap();
+    let (out, root, report) = slim(&orig, t.path(), "prune");
+    let root_arg = format!("--root={}", root.display());
+    // --verify always exits 0: its output is the answer.
+    assert_eq!(stdout(Command::new("dpkg").args([&root_arg, "--verify"])), "");
+    assert_eq!(stdout(Command::new("dpkg").args([&root_arg, "--audit"])), "");
+    let (kept, removed) = (report_packages(&report, false), report_packages(&report, true));
+    assert!(kept.contains("nginx") && kept.contains("libc6"), "{kept:?}");
+    assert!(removed.contains("coreutils") && removed.contains("perl-base"), "{removed:?}");
+    for p in report["packages"].as_array().unwrap() {
+        assert_eq!(p["removed"] == true, p["files_kept"] == 0, "{p}");
+    }
+    assert_eq!(dpkg_packages(&root), kept);
+    let syft = syft_packages(&out);
+    assert_eq!(syft, kept);
+    assert!(root.join("var/lib/dpkg/info/format").is_file() && root.join("etc/debian_version").is_file());
+    assert!(!root.join("var/lib/dpkg/info/coreutils.list").exists());
+
+    // The oracle can fail: the unchanged database names files that are gone.
+    let (_, root_keep, report_keep) = slim(&orig, t.path(), "keep");
+    assert!(stdout(Command::new("dpkg").arg(format!("--root={}", root_keep.display())).arg("--verify")).contains("missing"));
+    assert!(dpkg_packages(&root_keep).is_superset(&removed));
+    assert!(report_packages(&report_keep, true).is_empty());
+}
+
+#[test]
+fn status_d_and_drop_layouts() {
+    if !have_tool("umoci") || !have_tool("debootstrap") || !have_tool("syft") {
+        return;
+    }
+    let orig = accept_image("nginx-static");
+    let t = tempfile::tempdir().unwrap();
+    let (out, root, report) = slim(&orig, t.path(), "status.d");
+    let kept = report_packages(&report, false);
+    let d = root.join("var/lib/dpkg");
+    assert!(!d.join("status").exists() && !d.join("info").exists());
+    let files: BTreeSet<String> = std::fs::read_dir(d.join("status.d")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| !n.ends_with(".md5sums")).collect();
+    assert_eq!(files, kept);
+    assert_eq!(syft_packages(&out), kept);
+
+    let (out, root, _) = slim(&orig, t.path(), "drop");
+    assert!(!root.join("var/lib/dpkg/status").exists());
+    assert!(syft_packages(&out).is_empty());
+}
