@@ -1,6 +1,7 @@
 //! Command-line interface. Exit codes: 0 success, 1 a problem with the input or output
 //! (one line naming the file, blob or entry), 2 a usage error.
 mod common;
+mod completions;
 mod inspect;
 mod slim;
 mod squash;
@@ -25,6 +26,10 @@ pub enum Command {
     Slim(Box<slim::SlimArgs>),
     /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
     Pack(crate::pack::cli::PackArgs),
+    /// Print shell completions (bash, zsh or fish) on stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
 }
 
 pub fn main() -> i32 {
@@ -41,6 +46,8 @@ pub fn main() -> i32 {
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
         Command::Pack(a) => crate::pack::cli::run(a).map_err(|e| Error::Other(format!("{e:#}"))),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man => completions::man(),
     };
     match result {
         Ok(()) => 0,
