@@ -88,3 +88,94 @@ fn man_page_renders_without_warnings() {
         assert!(page.contains(flag), "man page lacks {flag}");
     }
 }
+
+/// An umoci-unpacked tree as path -> comparable line (hardlink counts dropped: removing one
+/// name of a hardlink group is not a change of the others).
+fn umoci_listing(layout: &std::path::Path, work: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let root = umoci_unpack(layout, work);
+    tree_manifest(&root, false)
+        .into_iter()
+        .map(|(p, v)| (format!("/{p}"), v.split(" nlink=").next().unwrap().to_string()))
+        .collect()
+}
+
+fn paths(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    v.as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn diff_of_original_and_slimmed_matches_umoci_listings() {
+    if !have_tool("umoci") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox-glibc.oci");
+    let slim = t.path().join("slim");
+    run_ok(imgslim().arg("slim").arg(&fixture).arg("-o").arg(&slim));
+    let a = umoci_listing(&fixture, &t.path().join("ua"));
+    let b = umoci_listing(&slim, &t.path().join("ub"));
+    let out = run_ok(imgslim().arg("diff").arg(&fixture).arg(&slim).arg("--json"));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["schema"], 1);
+    let removed: std::collections::BTreeSet<String> = a.keys().filter(|p| !b.contains_key(*p)).cloned().collect();
+    let added: std::collections::BTreeSet<String> = b.keys().filter(|p| !a.contains_key(*p)).cloned().collect();
+    let changed: std::collections::BTreeSet<String> = a.iter().filter(|(p, v)| b.get(*p).is_some_and(|w| w != *v)).map(|(p, _)| p.clone()).collect();
+    assert!(!removed.is_empty(), "slim removed nothing: the test would prove nothing");
+    assert_eq!(paths(&d["removed"]), removed);
+    assert_eq!(paths(&d["added"]), added);
+    assert_eq!(paths(&d["changed"]), changed);
+    let common = a.keys().filter(|p| b.contains_key(*p)).count() as u64;
+    assert_eq!(d["counts"]["unchanged"].as_u64().unwrap() + changed.len() as u64, common);
+    // The text form lists the same removed paths, one `- PATH` line each.
+    let text = String::from_utf8(run_ok(imgslim().arg("diff").arg(&fixture).arg(&slim)).stdout).unwrap();
+    let text_removed: std::collections::BTreeSet<String> =
+        text.lines().filter_map(|l| l.strip_prefix("- ")).map(|l| l.split("  ").next().unwrap().to_string()).collect();
+    assert_eq!(text_removed, removed);
+}
+
+#[test]
+fn diff_names_each_kind_of_change() {
+    if !have_tool("umoci") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let a = oci_layout(
+        &t.path().join("a"),
+        &[layer(&[
+            E::Dir("etc/", 0o755),
+            E::FileFull("etc/conf", 0o644, 0, 0, 1, b"v1"),
+            E::FileFull("etc/mode", 0o644, 0, 0, 1, b"same"),
+            E::FileFull("etc/owner", 0o644, 0, 0, 1, b"same"),
+            E::Symlink("etc/link", "conf"),
+            E::File("etc/gone", 0o644, b"bye"),
+        ])],
+        serde_json::json!({"Cmd": ["/bin/a"], "Env": ["A=1"]}),
+    );
+    let b = oci_layout(
+        &t.path().join("b"),
+        &[layer(&[
+            E::Dir("etc/", 0o755),
+            E::FileFull("etc/conf", 0o644, 0, 0, 1, b"v2"),
+            E::FileFull("etc/mode", 0o600, 0, 0, 1, b"same"),
+            E::FileFull("etc/owner", 0o644, 1000, 100, 1, b"same"),
+            E::Symlink("etc/link", "mode"),
+            E::File("etc/new", 0o644, b"hi"),
+        ])],
+        serde_json::json!({"Cmd": ["/bin/b"], "Env": ["A=1"]}),
+    );
+    let d: serde_json::Value = serde_json::from_slice(&run_ok(imgslim().arg("diff").arg(&a).arg(&b).arg("--json")).stdout).unwrap();
+    let changes: std::collections::BTreeMap<String, Vec<String>> = d["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap().to_string(), c["changes"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()))
+        .collect();
+    let want = [("/etc/conf", "content"), ("/etc/link", "target"), ("/etc/mode", "mode"), ("/etc/owner", "owner")];
+    assert_eq!(changes, want.iter().map(|(p, c)| (p.to_string(), vec![c.to_string()])).collect());
+    assert_eq!(paths(&d["removed"]), ["/etc/gone".to_string()].into());
+    assert_eq!(paths(&d["added"]), ["/etc/new".to_string()].into());
+    assert_eq!(d["config"], serde_json::json!([{"key": "Cmd", "a": ["/bin/a"], "b": ["/bin/b"]}]));
+    // And umoci agrees on the owner and mode imgslim reports for B.
+    let ub = umoci_listing(&b, &t.path().join("ub"));
+    assert!(ub["/etc/owner"].contains("uid=1000 gid=100") && ub["/etc/mode"].contains("mode=600"), "{ub:?}");
+}

@@ -2,6 +2,7 @@
 //! (one line naming the file, blob or entry), 2 a usage error.
 mod common;
 mod completions;
+mod diff;
 mod inspect;
 mod slim;
 mod squash;
@@ -26,6 +27,8 @@ pub enum Command {
     Slim(Box<slim::SlimArgs>),
     /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
     Pack(crate::pack::cli::PackArgs),
+    /// Compare two images: paths added, removed and changed, config, size by directory.
+    Diff(diff::DiffArgs),
     /// Print shell completions (bash, zsh or fish) on stdout.
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
@@ -46,6 +49,7 @@ pub fn main() -> i32 {
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
         Command::Pack(a) => crate::pack::cli::run(a).map_err(|e| Error::Other(format!("{e:#}"))),
+        Command::Diff(a) => diff::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man => completions::man(),
     };
