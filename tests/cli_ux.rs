@@ -133,36 +133,31 @@ fn diff_of_original_and_slimmed_matches_umoci_listings() {
     assert_eq!(text_removed, removed);
 }
 
+/// /etc/conf with `content`, /etc/mode with `mode`, /etc/owner owned by `uid` (gid 100 unless
+/// root), /etc/link -> `target`, and one more file `extra`.
+fn etc_image(dir: &std::path::Path, v: (&[u8], u32, u64, &str, &str), cmd: &str) -> std::path::PathBuf {
+    let (content, mode, uid, target, extra) = v;
+    let gid = if uid == 0 { 0 } else { 100 };
+    let l = layer(&[
+        E::Dir("etc/", 0o755),
+        E::FileFull("etc/conf", 0o644, 0, 0, 1, content),
+        E::FileFull("etc/mode", mode, 0, 0, 1, b"same"),
+        E::FileFull("etc/owner", 0o644, uid, gid, 1, b"same"),
+        E::Symlink("etc/link", target),
+        E::File(extra, 0o644, b"x"),
+    ]);
+    oci_layout(dir, &[l], serde_json::json!({"Cmd": [cmd], "Env": ["A=1"]}))
+}
+
 #[test]
 fn diff_names_each_kind_of_change() {
     if !have_tool("umoci") {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let a = oci_layout(
-        &t.path().join("a"),
-        &[layer(&[
-            E::Dir("etc/", 0o755),
-            E::FileFull("etc/conf", 0o644, 0, 0, 1, b"v1"),
-            E::FileFull("etc/mode", 0o644, 0, 0, 1, b"same"),
-            E::FileFull("etc/owner", 0o644, 0, 0, 1, b"same"),
-            E::Symlink("etc/link", "conf"),
-            E::File("etc/gone", 0o644, b"bye"),
-        ])],
-        serde_json::json!({"Cmd": ["/bin/a"], "Env": ["A=1"]}),
-    );
-    let b = oci_layout(
-        &t.path().join("b"),
-        &[layer(&[
-            E::Dir("etc/", 0o755),
-            E::FileFull("etc/conf", 0o644, 0, 0, 1, b"v2"),
-            E::FileFull("etc/mode", 0o600, 0, 0, 1, b"same"),
-            E::FileFull("etc/owner", 0o644, 1000, 100, 1, b"same"),
-            E::Symlink("etc/link", "mode"),
-            E::File("etc/new", 0o644, b"hi"),
-        ])],
-        serde_json::json!({"Cmd": ["/bin/b"], "Env": ["A=1"]}),
-    );
+    // B differs from A in exactly one attribute per path, plus one path gone and one new.
+    let a = etc_image(&t.path().join("a"), (b"v1", 0o644, 0, "conf", "etc/gone"), "/bin/a");
+    let b = etc_image(&t.path().join("b"), (b"v2", 0o600, 1000, "mode", "etc/new"), "/bin/b");
     let d: serde_json::Value = serde_json::from_slice(&run_ok(imgslim().arg("diff").arg(&a).arg(&b).arg("--json")).stdout).unwrap();
     let changes: std::collections::BTreeMap<String, Vec<String>> = d["changed"]
         .as_array()

@@ -81,17 +81,6 @@ pub const NOT_NEEDED: &str = "not-needed";
 const ETC_REASON: &str =
     "configuration under /etc: apps read it at run time and static analysis cannot tell which files (small; drop with --drop)";
 
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Dir => "dir",
-        Kind::File => "file",
-        Kind::Symlink => "symlink",
-        Kind::CharDev => "char",
-        Kind::BlockDev => "block",
-        Kind::Fifo => "fifo",
-    }
-}
-
 fn globset(globs: &[String], what: &str) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for g in globs {
@@ -308,7 +297,7 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         let kind = tree.kind(*id);
         let parent = parent_of(p);
         let rule_for = |p: &str| applicable.iter().find(|r| r.matches(p)).copied();
-        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind_name(kind), size: 0, keep: false, why: String::new(), rule: None, category: None };
+        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind.name(), size: 0, keep: false, why: String::new(), rule: None, category: None };
         let user_dropped = user_drop.matches(p).first().map(|j| opts.drop[*j].clone());
         let explicit = keep.get(p).cloned().or_else(|| under(&subtrees, p)).or_else(|| {
             if opts.level == Level::Minimal { alias_of_kept(i, *id) } else { None }

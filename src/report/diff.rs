@@ -3,7 +3,7 @@
 //! two images with different layering but the same files compare equal.
 use super::human;
 use crate::digest::HashingReader;
-use crate::fs::{ContentStore, Data, Kind, Node, Tree};
+use crate::fs::{ContentStore, Data, Node, Tree};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -25,17 +25,6 @@ pub struct Entry {
 }
 
 pub type Listing = BTreeMap<String, Entry>;
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Dir => "dir",
-        Kind::File => "file",
-        Kind::Symlink => "symlink",
-        Kind::CharDev => "char",
-        Kind::BlockDev => "block",
-        Kind::Fifo => "fifo",
-    }
-}
 
 /// Every path of the tree with its metadata; file contents are hashed once per inode, in parallel.
 pub fn listing(tree: &Tree, store: &ContentStore) -> crate::error::Result<Listing> {
@@ -65,7 +54,7 @@ pub fn listing(tree: &Tree, store: &ContentStore) -> crate::error::Result<Listin
         out.insert(
             format!("/{}", String::from_utf8_lossy(&path)),
             Entry {
-                kind: kind_name(tree.kind(id)),
+                kind: tree.kind(id).name(),
                 mode: meta.mode & 0o7777,
                 uid: meta.uid,
                 gid: meta.gid,
