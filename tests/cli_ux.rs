@@ -174,3 +174,67 @@ fn diff_names_each_kind_of_change() {
     let ub = umoci_listing(&b, &t.path().join("ub"));
     assert!(ub["/etc/owner"].contains("uid=1000 gid=100") && ub["/etc/mode"].contains("mode=600"), "{ub:?}");
 }
+
+/// Three layers with known waste: /etc/a grows from 100 to 1000 bytes (the 100-byte copy is
+/// wasted), /etc/b (500 bytes) is whited out, /etc/c (400 bytes) stays. So, by hand:
+/// total 2000 bytes, wasted 600, efficiency 0.7, user wasted 600/1000 = 0.6. Dive's formula:
+/// efficiency (100+0+400)/2000 = 0.25, wasted 1100+500 = 1600, user wasted 1.6.
+fn wasteful_image(dir: &std::path::Path) -> std::path::PathBuf {
+    let l1 = layer(&[E::Dir("etc/", 0o755), E::File("etc/a", 0o644, &[1; 100]), E::File("etc/b", 0o644, &[2; 500]), E::File("etc/c", 0o644, &[3; 400])]);
+    let l2 = layer(&[E::File("etc/a", 0o644, &[4; 1000])]);
+    let l3 = layer(&[E::File("etc/.wh.b", 0o644, b"")]);
+    oci_layout(dir, &[l1, l2, l3], serde_json::json!({"Cmd": ["/bin/true"]}))
+}
+
+fn ci_run(image: &std::path::Path, cwd: &std::path::Path, args: &[&str]) -> (i32, Vec<String>) {
+    let out = run(imgslim().current_dir(cwd).arg("inspect").arg(image).arg("--ci").args(args));
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect())
+}
+
+#[test]
+fn ci_rules_pass_and_fail_on_a_crafted_image() {
+    let t = tempfile::tempdir().unwrap();
+    let img = wasteful_image(&t.path().join("img"));
+    let strict = ["--lowest-efficiency", "0.65", "--highest-wasted-bytes", "600", "--highest-user-wasted-percent", "0.5"];
+    let (code, lines) = ci_run(&img, t.path(), &strict);
+    assert_eq!(code, 1, "{lines:?}");
+    assert_eq!(
+        lines,
+        [
+            "PASS lowest-efficiency: efficiency 0.7000 (threshold 0.65; dive would say 0.2500)",
+            "PASS highest-wasted-bytes: wasted 600 B (threshold 600 B; dive would say 1.6 kB)",
+            "FAIL highest-user-wasted-percent: user wasted 0.6000 (threshold 0.5; dive would say 1.6000)",
+        ]
+    );
+    let (code, lines) = ci_run(&img, t.path(), &["--lowest-efficiency", "0.7", "--highest-wasted-bytes", "1kB", "--highest-user-wasted-percent", "0.6"]);
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with("PASS")), "{lines:?}");
+    let (code, lines) = ci_run(&img, t.path(), &["--lowest-efficiency", "0.71"]);
+    assert_eq!(code, 1, "{lines:?}");
+    assert!(lines[0].starts_with("FAIL lowest-efficiency"), "{lines:?}");
+    // A one-layer image wastes nothing and passes the defaults.
+    let clean = oci_layout(&t.path().join("clean"), &[layer(&[E::File("a", 0o644, b"x")])], serde_json::json!({}));
+    assert_eq!(ci_run(&clean, t.path(), &[]).0, 0);
+}
+
+#[test]
+fn ci_rules_come_from_imgslim_or_dive_files() {
+    let t = tempfile::tempdir().unwrap();
+    let img = wasteful_image(&t.path().join("img"));
+    let dive_dir = t.path().join("dive");
+    std::fs::create_dir(&dive_dir).unwrap();
+    std::fs::write(dive_dir.join(".dive-ci"), "rules:\n  lowestEfficiency: 0.5\n  highestWastedBytes: 1MB\n  highestUserWastedPercent: disabled\n").unwrap();
+    let (code, lines) = ci_run(&img, &dive_dir, &[]);
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(lines[2].starts_with("SKIP highest-user-wasted-percent"), "{lines:?}");
+    // .imgslim-ci.toml wins over .dive-ci; a flag wins over both.
+    std::fs::write(dive_dir.join(".imgslim-ci.toml"), "[rules]\nlowest-efficiency = 0.8\nhighest-user-wasted-percent = \"off\"\n").unwrap();
+    let (code, lines) = ci_run(&img, &dive_dir, &[]);
+    assert_eq!(code, 1, "{lines:?}");
+    assert!(lines[0].starts_with("FAIL lowest-efficiency: efficiency 0.7000 (threshold 0.8"), "{lines:?}");
+    assert_eq!(ci_run(&img, &dive_dir, &["--lowest-efficiency", "0.6"]).0, 0);
+    // A bad value is a usage error (2), naming the rule.
+    let out = run(imgslim().current_dir(&dive_dir).arg("inspect").arg(&img).args(["--ci", "--highest-wasted-bytes", "lots"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("highest-wasted-bytes"));
+}

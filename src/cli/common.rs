@@ -60,6 +60,8 @@ pub struct Loaded {
     pub store: ContentStore,
     pub layer_stats: Vec<LayerStat>,
     pub apply_stats: Vec<ApplyStats>,
+    /// The layers as read (metadata only), for per-layer analyses such as `inspect --ci`.
+    pub changesets: Vec<layer::Changeset>,
 }
 
 impl Loaded {
@@ -78,7 +80,7 @@ pub fn load(input: &InputArgs, work: &Path) -> Result<Loaded> {
     let unpacked = image::unpack(&image, work)?;
     let names: Vec<String> = image.layers.iter().map(|l| l.describe()).collect();
     let (tree, apply_stats) = layer::squash(&unpacked.changesets, &names)?;
-    Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats })
+    Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats, changesets: unpacked.changesets })
 }
 
 /// Tag for the output: --tag, else the input's first name:tag, else its ref name.

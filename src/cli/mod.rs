@@ -1,5 +1,6 @@
 //! Command-line interface. Exit codes: 0 success, 1 a problem with the input or output
 //! (one line naming the file, blob or entry), 2 a usage error.
+mod ci;
 mod common;
 mod completions;
 mod diff;
