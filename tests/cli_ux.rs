@@ -214,7 +214,9 @@ fn ci_rules_pass_and_fail_on_a_crafted_image() {
     assert!(lines[0].starts_with("FAIL lowest-efficiency"), "{lines:?}");
     // A one-layer image wastes nothing and passes the defaults.
     let clean = oci_layout(&t.path().join("clean"), &[layer(&[E::File("a", 0o644, b"x")])], serde_json::json!({}));
-    assert_eq!(ci_run(&clean, t.path(), &[]).0, 0);
+    let (code, lines) = ci_run(&clean, t.path(), &[]);
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(lines[2].ends_with("user wasted 0.0000 (threshold 0.1; dive would say NaN: one layer)"), "{lines:?}");
 }
 
 #[test]

@@ -137,7 +137,9 @@ fn verdict(name: &str, v: &str, ours: &Efficiency, dive: &Efficiency) -> Result<
         _ => {
             let t = ratio(name, v)?;
             let p = ours.user_wasted_percent;
-            (p <= t, format!("user wasted {:.4} (threshold {t}; dive would say {:.4})", p, dive.user_wasted_percent))
+            // Dive divides by the bytes of layers 2..n without a zero check.
+            let d = if dive.user_wasted_percent.is_nan() { "NaN: one layer".to_string() } else { format!("{:.4}", dive.user_wasted_percent) };
+            (p <= t, format!("user wasted {p:.4} (threshold {t}; dive would say {d})"))
         }
     };
     Ok(format!("{} {name}: {detail}", if pass { "PASS" } else { "FAIL" }))
