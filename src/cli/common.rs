@@ -144,6 +144,8 @@ pub struct Loaded {
     pub store: ContentStore,
     pub layer_stats: Vec<LayerStat>,
     pub apply_stats: Vec<ApplyStats>,
+    /// The layers as read (metadata only), for per-layer analyses such as `inspect --ci`.
+    pub changesets: Vec<layer::Changeset>,
 }
 
 impl Loaded {
@@ -168,7 +170,7 @@ pub fn load(image: Image, work: &Path) -> Result<Loaded> {
     let unpacked = ui::step("unpack the layers", || image::unpack(&image, work))?;
     let names: Vec<String> = image.layers.iter().map(|l| l.describe()).collect();
     let (tree, apply_stats) = ui::step("merge the layers", || layer::squash(&unpacked.changesets, &names))?;
-    Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats })
+    Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats, changesets: unpacked.changesets })
 }
 
 /// The input's path on this machine, when it has one (to keep outputs off it).
@@ -199,3 +201,8 @@ pub fn output_refs(img: &Image, out: &ImageOut, suffix: &str) -> (String, Vec<St
 }
 
 pub use crate::report::human;
+
+/// Open, verify, unpack and squash an input in one step (commands that write no image).
+pub fn load_input(input: &InputArgs, work: &Path) -> Result<Loaded> {
+    load(open(input, work)?, work)
+}

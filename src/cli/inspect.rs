@@ -10,9 +10,14 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub ci: super::ci::CiArgs,
 }
 
 pub fn run(a: &InspectArgs) -> CmdResult {
+    if a.ci.ci {
+        return super::ci::run(&a.input, &a.ci);
+    }
     let work = common::work_area()?;
     // No outputs: the transaction only names work-area errors as the user knows them.
     let outs = super::outputs::Outputs::new(false, work.path());

@@ -1,7 +1,10 @@
 //! Command-line interface. Exit codes: 0 success, 1 a problem with the input or output
 //! (one line naming the file, blob or entry), 2 a usage error, 3 refused by policy,
 //! 130/143 interrupted by SIGINT/SIGTERM.
+mod ci;
 mod common;
+mod completions;
+mod diff;
 mod inspect;
 pub mod interrupt;
 pub mod outputs;
@@ -73,6 +76,13 @@ pub enum Command {
     /// Trace a host command (tracer benchmarks and tests; never image code).
     #[command(hide = true)]
     TraceHost(trace::TraceHostArgs),
+    /// Compare two images: paths added, removed and changed, config, size by directory.
+    #[command(after_help = EXIT_CODES)]
+    Diff(diff::DiffArgs),
+    /// Print shell completions (bash, zsh or fish) on stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
     /// Print the help of imgslim or of a subcommand.
     Help(HelpArgs),
 }
@@ -121,6 +131,9 @@ pub fn main() -> i32 {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Command::Diff(a) => diff::run(a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man => completions::man(),
     };
     match result {
         Ok(()) => 0,

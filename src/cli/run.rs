@@ -64,7 +64,7 @@ pub fn run(a: &RunArgs) -> Result<i32> {
     let _guardian = session::guard_work_area(work.path())?;
     let opts = a.sandbox.container.options(&a.sandbox.args, false)?;
     a.sandbox.probes.probes()?;
-    let loaded = common::load(common::open(&a.input, work.path())?, work.path())?;
+    let loaded = common::load_input(&a.input, work.path())?;
     session::check_interrupted()?;
     let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, work.path(), "run", &opts)?;
     session::check_interrupted()?;

@@ -34,7 +34,7 @@ pub fn run(a: &TraceArgs) -> Result<()> {
     let _guardian = session::guard_work_area(work.path())?;
     let s = &a.run.sandbox;
     s.probes.probes()?;
-    let loaded = common::load(common::open(&a.run.input, work.path())?, work.path())?;
+    let loaded = common::load_input(&a.run.input, work.path())?;
     let n = record(&loaded, &s.container, &s.probes, &s.args, work.path(), &a.output)?;
     eprintln!("imgslim: traced {n} events into {}", a.output.display());
     Ok(())

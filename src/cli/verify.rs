@@ -52,7 +52,7 @@ pub fn compare(original: &InputArgs, candidate: &InputArgs, opts: &RunOptions, p
 pub fn answers(input: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path, name: &str) -> Result<Vec<Answer>> {
     let dir = work.join(name);
     std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    let loaded = common::load(common::open(input, &dir)?, &dir)?;
+    let loaded = common::load_input(input, &dir)?;
     session::check_interrupted()?;
     let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, &dir, "sandbox", opts)
         .map_err(|e| Error::Other(format!("{name} {}: {e}", input.image)))?;

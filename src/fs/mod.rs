@@ -72,6 +72,20 @@ pub enum Kind {
     Fifo,
 }
 
+impl Kind {
+    /// The name reports use (`dir`, `file`, `symlink`, `char`, `block`, `fifo`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Dir => "dir",
+            Kind::File => "file",
+            Kind::Symlink => "symlink",
+            Kind::CharDev => "char",
+            Kind::BlockDev => "block",
+            Kind::Fifo => "fifo",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Tree {
     nodes: Vec<Node>,

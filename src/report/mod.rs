@@ -1,5 +1,7 @@
 //! What the tool tells the user: the summary printed after `slim`, the `--dry-run` plan, and
 //! the full JSON report (every path with its decision and reason, every rule with its bytes).
+pub mod ci;
+pub mod diff;
 use crate::plan::Plan;
 use serde_json::json;
 use std::collections::BTreeMap;
