@@ -14,4 +14,5 @@ pub mod layer;
 pub mod pack;
 pub mod plan;
 pub mod profile;
+pub mod registry;
 pub mod report;

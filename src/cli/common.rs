@@ -7,16 +7,22 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct InputArgs {
-    /// Image: an OCI layout directory, an OCI archive, a `docker save` tar, or `-` for a tar on stdin.
+    /// Image: an OCI layout directory, an OCI archive, a `docker save` tar, `-` for a tar on
+    /// stdin, or a registry reference: `docker://REF` or a bare one (`nginx:1.27`,
+    /// `localhost:5000/x:y`, `ghcr.io/o/r@sha256:…`). A path that exists on disk always wins
+    /// over a bare reference.
     pub image: String,
     /// Platform to pick from a multi-platform index.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// Speak plain HTTP to this registry (host[:port]); repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Output path (a directory for --format oci, a tar file otherwise).
+    /// Output path (a directory for --format oci, a tar file otherwise), or docker://REF to push.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
     /// Output format; defaults to the input's kind.
@@ -74,7 +80,8 @@ pub fn load(input: &InputArgs, work: &Path) -> Result<Loaded> {
         Some(p) => (Platform::parse(p)?, true),
         None => (Platform { os: "linux".into(), arch: "amd64".into(), variant: None }, false),
     };
-    let image = image::open(&input.image, &OpenOptions { platform, platform_explicit: explicit }, work)?;
+    let path = super::remote::resolve_input(input, &platform, explicit, work)?;
+    let image = image::open(&path, &OpenOptions { platform, platform_explicit: explicit }, work)?;
     let unpacked = image::unpack(&image, work)?;
     let names: Vec<String> = image.layers.iter().map(|l| l.describe()).collect();
     let (tree, apply_stats) = layer::squash(&unpacked.changesets, &names)?;

@@ -1,7 +1,10 @@
 //! Command-line interface. Exit codes: 0 success, 1 a problem with the input or output
 //! (one line naming the file, blob or entry), 2 a usage error.
+mod cache;
 mod common;
 mod inspect;
+mod multiarch;
+mod remote;
 mod slim;
 mod squash;
 
@@ -25,6 +28,8 @@ pub enum Command {
     Slim(Box<slim::SlimArgs>),
     /// Pack one executable UPX-style (a small stub decompresses and runs it), or --unpack it.
     Pack(crate::pack::cli::PackArgs),
+    /// The registry blob cache ($IMGSLIM_CACHE_DIR, else $XDG_CACHE_HOME/imgslim).
+    Cache(cache::CacheArgs),
 }
 
 pub fn main() -> i32 {
@@ -40,6 +45,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a),
         Command::Squash(a) => squash::run(a),
         Command::Slim(a) => slim::run(a),
+        Command::Cache(a) => cache::run(a),
         Command::Pack(a) => crate::pack::cli::run(a).map_err(|e| Error::Other(format!("{e:#}"))),
     };
     match result {

@@ -1,4 +1,5 @@
 use super::common::{self, InputArgs, OutputArgs};
+use super::remote;
 use super::CmdResult;
 use crate::error::Error;
 use crate::image::{self, config};
@@ -9,7 +10,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct SlimArgs {
     #[command(flatten)]
     pub input: InputArgs,
@@ -88,6 +89,9 @@ fn json_array(s: &str, flag: &str) -> Result<Value, Error> {
 }
 
 pub fn run(a: &SlimArgs) -> CmdResult {
+    if super::multiarch::wanted(&a.input) {
+        return super::multiarch::run(a);
+    }
     let t0 = Instant::now();
     if a.output.is_none() && !a.dry_run {
         return Err(Error::Usage("slim needs -o OUT (or --dry-run)".into()));
@@ -111,10 +115,15 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
         compressed: loaded.layer_stats.iter().map(|s| s.compressed).sum(),
     };
-    let (format, compression) = match &a.output {
+    let (mut format, compression) = match &a.output {
         Some(o) => OutputArgs { output: o.clone(), format: a.format, compression: a.compression, tag: a.tag.clone() }.resolve(&loaded.image)?,
         None => (image::Format::Oci, image::Compression::Gzip),
     };
+    let push_to = a.output.as_deref().and_then(remote::push_target);
+    let staged = push_to.as_ref().map(|_| {
+        format = image::Format::Oci;
+        remote::staging_output(work.path())
+    });
 
     // The config the slimmed image will run with decides what it needs.
     let mut cfg = loaded.image.config.clone();
@@ -167,7 +176,7 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         println!("{}", explain(&plan, &loaded.tree, &loaded.store, p));
     }
     let input = a.input.image.clone();
-    let Some(out) = a.output.as_ref().filter(|_| !a.dry_run) else {
+    let Some(out) = staged.as_ref().or(a.output.as_ref()).filter(|_| !a.dry_run) else {
         print!("{}", report::summary(&plan, before, None, &notes));
         if let Some(r) = &a.report {
             write_report(r, &report::json_report(&plan, &input, before, None, &notes))?;
@@ -199,6 +208,9 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
     let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.tag.as_deref());
     image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, format, out)?;
+    if let Some(t) = &push_to {
+        remote::push_output(out, t, &a.input)?;
+    }
     print!("{}", report::summary(&plan, before, Some(after), &notes));
     println!("wrote {} in {:.1}s", out.display(), t0.elapsed().as_secs_f64());
     if let Some(r) = &a.report {
