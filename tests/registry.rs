@@ -405,14 +405,14 @@ fn htpasswd_auth_sources_and_failures() {
     let cfg = serde_json::json!({"credHelpers": {&reg.host: "imgslimtest"}});
     std::fs::write(reg.path("docker/config.json"), cfg.to_string()).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    run_ok(&mut reg.imgslim(&["squash", &reg.r("bb:1"), "-o", &format!("docker://{}", reg.r("sq:helper"))]).env("PATH", &path));
+    run_ok(reg.imgslim(&["squash", &reg.r("bb:1"), "-o", &format!("docker://{}", reg.r("sq:helper"))]).env("PATH", &path));
 
     // podman's auth.json ($REGISTRY_AUTH_FILE), with no docker config at all.
     std::fs::remove_file(reg.path("docker/config.json")).unwrap();
     let auth_json = reg.path("podman-auth.json");
     let a = serde_json::json!({"auths": {&reg.host: {"auth": base64(format!("{USER}:{PASS}").as_bytes())}}});
     std::fs::write(&auth_json, a.to_string()).unwrap();
-    run_ok(&mut reg.imgslim(&["inspect", &reg.r("sq:helper")]).env("REGISTRY_AUTH_FILE", &auth_json));
+    run_ok(reg.imgslim(&["inspect", &reg.r("sq:helper")]).env("REGISTRY_AUTH_FILE", &auth_json));
 }
 
 /// Bearer tokens from a static token server: imgslim pulls what skopeo pushed and pushes what

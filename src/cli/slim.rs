@@ -208,11 +208,11 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
     let (ref_name, repo_tags) = common::output_refs(&loaded.image, a.tag.as_deref());
     image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, format, out)?;
-    if let Some(t) = &push_to {
-        remote::push_output(out, t, &a.input)?;
-    }
     print!("{}", report::summary(&plan, before, Some(after), &notes));
-    println!("wrote {} in {:.1}s", out.display(), t0.elapsed().as_secs_f64());
+    match &push_to {
+        Some(t) => remote::push_output(out, t, &a.input)?,
+        None => println!("wrote {} in {:.1}s", out.display(), t0.elapsed().as_secs_f64()),
+    }
     if let Some(r) = &a.report {
         let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
         v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;

@@ -256,3 +256,31 @@ fn write_layout(layout: &Path, mt: &str, d: &Digest, size: usize, r: &Reference)
     let p = layout.join("oci-layout");
     std::fs::write(&p, br#"{"imageLayoutVersion":"1.0.0"}"#).at(&p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(arch: &str, attestation: bool) -> Value {
+        let mut d = json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", "a".repeat(64)), "size": 1,
+            "platform": {"os": if attestation { "unknown" } else { "linux" }, "architecture": if attestation { "unknown" } else { arch }}});
+        if attestation {
+            d["annotations"] = json!({"vnd.docker.reference.type": "attestation-manifest"});
+        }
+        d
+    }
+
+    #[test]
+    fn select_leaves_attestations_out_and_names_missing_platforms() {
+        let r: Reference = "127.0.0.1:5000/x:1".parse().unwrap();
+        let index = json!({"manifests": [entry("amd64", false), entry("", true), entry("arm64", false), entry("", true)]});
+        let all = select(&index, &PlatformSel::All, &r).unwrap();
+        let archs: Vec<_> = all.iter().map(|d| d["platform"]["architecture"].as_str().unwrap()).collect();
+        assert_eq!(archs, ["amd64", "arm64"]);
+        let one = PlatformSel::One { platform: Platform::parse("linux/arm64").unwrap(), explicit: true };
+        assert_eq!(select(&index, &one, &r).unwrap()[0]["platform"]["architecture"], "arm64");
+        let list = PlatformSel::List(vec![Platform::parse("linux/s390x").unwrap()]);
+        let e = select(&index, &list, &r).unwrap_err().to_string();
+        assert!(e.contains("linux/s390x") && e.contains("linux/amd64, linux/arm64"), "{e}");
+    }
+}
