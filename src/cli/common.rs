@@ -18,6 +18,9 @@ pub struct InputArgs {
     /// Platform to pick from a multi-platform index [default: linux/amd64].
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+    /// Speak plain HTTP to this registry (host[:port]); repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -160,7 +163,9 @@ pub fn open(input: &InputArgs, work: &Path) -> Result<Image> {
         Some(p) => (Platform::parse(p)?, true),
         None => (Platform { os: "linux".into(), arch: "amd64".into(), variant: None }, false),
     };
-    let name = ImageName::parse(&input.image)?;
+    // A registry reference is pulled (verified, cached) into an OCI layout in the work area.
+    let local = ui::step("pull the input", || super::remote::resolve_input(input, &platform, explicit, work))?;
+    let name = ImageName::parse(&local)?;
     let opts = OpenOptions { reference: name.reference.clone(), platform, platform_explicit: explicit };
     ui::step("open the input", || image::open(&name, &opts, work))
 }

@@ -25,7 +25,7 @@ pub fn run(a: &DiffArgs) -> CmdResult {
     let load = |image: &str, sub: &str| {
         let dir = work.path().join(sub);
         std::fs::create_dir(&dir).map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?;
-        let l = common::load_input(&InputArgs { image: image.to_string(), platform: a.platform.clone() }, &dir)?;
+        let l = common::load_input(&InputArgs { image: image.to_string(), platform: a.platform.clone(), insecure_registry: Vec::new() }, &dir)?;
         let list = diff::listing(&l.tree, &l.store)?;
         Ok::<_, Error>((list, l.image.config))
     };

@@ -2,6 +2,7 @@
 //! (one line naming the file, blob or entry), 2 a usage error, 3 refused by policy,
 //! 130/143 interrupted by SIGINT/SIGTERM.
 mod ci;
+mod cache;
 mod common;
 mod completions;
 mod diff;
@@ -9,6 +10,8 @@ mod inspect;
 pub mod interrupt;
 pub mod outputs;
 pub mod run;
+mod multiarch;
+mod remote;
 mod slim;
 mod squash;
 pub(crate) mod ui;
@@ -83,6 +86,9 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
     Man,
+    /// The registry blob cache ($IMGSLIM_CACHE_DIR, else $XDG_CACHE_HOME/imgslim).
+    #[command(after_help = EXIT_CODES)]
+    Cache(cache::CacheArgs),
     /// Print the help of imgslim or of a subcommand.
     Help(HelpArgs),
 }
@@ -134,6 +140,7 @@ pub fn main() -> i32 {
         Command::Diff(a) => diff::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man => completions::man(),
+        Command::Cache(a) => cache::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct SlimArgs {
     #[command(flatten)]
     pub input: InputArgs,
@@ -110,6 +110,9 @@ fn json_array(s: &str, flag: &str) -> Result<Value, Error> {
 }
 
 pub fn run(a: &SlimArgs) -> CmdResult {
+    if super::multiarch::wanted(&a.input) {
+        return super::multiarch::run(a);
+    }
     if a.output.output.is_none() && !a.dry_run {
         return Err(Error::Usage("slim needs -o OUT (or --dry-run)".into()));
     }
@@ -190,7 +193,8 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     if let Some(p) = common::input_path(&a.input) {
         outs.protect_input(&p);
     }
-    let image_out = if a.dry_run { None } else { Some(a.output.prepare(&img, outs)?) };
+    let (out_args, push_to) = super::remote::redirect_push(&a.output, work);
+    let image_out = if a.dry_run { None } else { Some(out_args.prepare(&img, outs)?) };
     let report_out = a.report.as_deref().map(|r| outs.add("--report", r, Kind::File)).transpose()?;
     let mut loaded = common::load(img, work)?;
     let before = Sizes {
@@ -259,11 +263,14 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
         write_report(outs, r, &v)?;
     }
     ui::step("put the outputs in place", || outs.commit())?;
+    if let Some(t) = &push_to {
+        ui::step("push", || super::remote::push_output(&super::remote::staging_output(work), t, &a.input))?;
+    }
     ui::info(&report::summary(&plan, before, Some(after), &notes));
     ui::info(&format!("{} in {:.1}s", common::wrote(outs, &image_out, &manifest), t0.elapsed().as_secs_f64()));
     if a.verify {
         crate::sandbox::session::catch_interrupts();
-        let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone() };
+        let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone(), insecure_registry: a.input.insecure_registry.clone() };
         let opts = crate::sandbox::session::RunOptions { capture: true, ..Default::default() };
         super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
     }

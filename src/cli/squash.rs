@@ -25,7 +25,8 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
     if let Some(p) = common::input_path(&a.input) {
         outs.protect_input(&p);
     }
-    let out = a.output.prepare(&img, outs)?;
+    let (out_args, push_to) = super::remote::redirect_push(&a.output, work);
+    let out = out_args.prepare(&img, outs)?;
     let loaded = common::load(img, work)?;
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
     let layer = ui::step("write the layer", || image::build_layer(&loaded.tree, &loaded.store, out.compression, outs.scratch(out.slot), &wopts))?;
@@ -47,6 +48,9 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
         image::write_image(image::OutputImage { config: cfg, layers: vec![layer], ref_name, repo_tags }, out.format, &outs.path(out.slot))
     })?;
     ui::step("put the outputs in place", || outs.commit())?;
+    if let Some(t) = &push_to {
+        ui::step("push", || super::remote::push_output(&super::remote::staging_output(work), t, &a.input))?;
+    }
     let (wasted, _) = loaded.wasted();
     ui::info(&format!(
         "squashed {n} layer(s) into 1 ({entries} entries, diff_id {}): uncompressed {} -> {}, compressed {} -> {}; {} of deleted/overwritten content removed\n{} in {:.1}s",

@@ -28,7 +28,7 @@ pub fn run(a: &VerifyArgs) -> CmdResult {
     let work = common::work_area()?;
     let _guardian = session::guard_work_area(work.path())?;
     let opts = a.sandbox.container.options(&a.sandbox.args, true)?;
-    let input = |image: &str| InputArgs { image: image.to_string(), platform: a.platform.clone() };
+    let input = |image: &str| InputArgs { image: image.to_string(), platform: a.platform.clone(), insecure_registry: Vec::new() };
     compare(&input(&a.original), &input(&a.candidate), &opts, &a.sandbox.probes, work.path())
 }
 
