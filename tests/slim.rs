@@ -239,7 +239,7 @@ fn entrypoint_runs_cmd_and_risks_are_stated_and_strict_refuses() {
     let r2 = t.path().join("r2.json");
     let o = run(imgslim().arg("slim").arg(&orig).arg("--dry-run").args(["--keep", "/opt/vendor", "--keep", "/nope/**", "--drop", "/usr/bin/wc", "--report"]).arg(&r2));
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("warning: --keep /nope/** matches nothing in the image"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning: --keep /nope/** matches nothing in the image"));
     let risks = risks_of(&r2);
     assert!(risks.iter().all(|r| r["kind"] != "dropped-tree"), "{risks:?}");
     let broken: Vec<&Value> = risks.iter().filter(|r| r["kind"] == "broken-root").collect();
@@ -272,7 +272,7 @@ fn clean_level_keeps_package_manager_and_drop_rows_per_glob() {
     let t = tempfile::tempdir().unwrap();
     let orig = alpine_tool_image(&t.path().join("orig"));
     let o = run_ok(imgslim().arg("slim").arg(&orig).args(["--dry-run", "--level", "clean", "--explain", "/sbin/apk", "--explain", "/usr/share/doc/tool/README"]).args(["--drop", "/usr/bin/w[c]", "--drop", "/etc/motd", "--drop", "/nope/*"]));
-    let s = String::from_utf8_lossy(&o.stdout);
+    let s = String::from_utf8_lossy(&o.stderr);
     // apk is a package manager: the minimal level's business, not clean's.
     assert!(s.contains("/sbin/apk: kept: clean level"), "{s}");
     assert!(s.contains("/usr/share/doc/tool/README: dropped by rule 'docs'"), "{s}");
