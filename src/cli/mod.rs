@@ -47,7 +47,7 @@ Exit codes:
   0        success
   1        a problem with the input or an output (one line naming the path)
   2        usage error
-  3        refused by policy (--strict risks, --max-size, a failed verify)
+  3        refused by policy (--strict risks, a failed verify)
   130/143  interrupted by SIGINT/SIGTERM (nothing is left at the outputs)";
 
 #[derive(Subcommand, Debug)]
