@@ -14,16 +14,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// runtime tools, unused deps) are the minimal level's.
 const CLEAN_CATEGORIES: &[&str] = &["caches", "docs", "dev"];
 
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Dir => "dir",
-        Kind::File => "file",
-        Kind::Symlink => "symlink",
-        Kind::CharDev => "char",
-        Kind::BlockDev => "block",
-        Kind::Fifo => "fifo",
-    }
-}
 
 pub(super) fn parent_of(p: &str) -> String {
     match p.trim_end_matches('/').rfind('/') {
@@ -123,7 +113,7 @@ impl<'a> Decider<'a> {
         let (raw, id) = &self.walk[i];
         let p = &self.paths[i];
         let kind = self.tree.kind(*id);
-        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind_name(kind), size: 0, keep: false, why: String::new(), rule: None, category: None };
+        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind.name(), size: 0, keep: false, why: String::new(), rule: None, category: None };
         let child_kept = kind == Kind::Dir && kept_child.contains(p);
         let user_kept = self.ks.keep.get(p).is_some_and(|r| r.starts_with("--keep"));
         if let (Some(j), false, false) = (self.user_drop.matches(p).first(), user_kept, child_kept) {
