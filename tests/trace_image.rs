@@ -41,7 +41,6 @@ fn slim(img: &Path, out: &Path, tmp: &Path, extra: &[&str]) -> String {
 }
 
 #[test]
-#[ignore = "hangs on the merged tree (passed on the trace branch): under investigation, see the session-4 closing note"]
 fn traced_slim_answers_like_the_original_and_still_drops_unused_files() {
     if !must_be_root() {
         return;

@@ -67,18 +67,18 @@ pub fn record(loaded: &Loaded, container: &ContainerArgs, probes: &ProbeArgs, ar
         }
     });
     running.stop();
-    let joined = tracer.join();
-    running.mark_reaped();
+    let joined = trace::join_tracer(tracer, trace::DRAIN_TIMEOUT);
+    if joined.is_ok() {
+        running.mark_reaped();
+    }
     session::kill_on_interrupt(0);
     session::check_interrupted()?;
     let (answers, _app) = outcome?;
     for x in &answers {
         eprintln!("probe {}: {}", x.label, x.summary());
     }
-    match joined {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(Error::Other(format!("tracer: {e}"))),
-        Err(_) => return Err(Error::Other("tracer thread panicked".into())),
+    if let Err(e) = joined {
+        return Err(Error::Other(format!("tracer: {e}")));
     }
     let w = writer.lock().ok().and_then(|mut g| g.take()).ok_or_else(|| Error::Other("trace writer gone".into()))?;
     w.finish()

@@ -93,6 +93,23 @@ impl SandboxTracer {
     }
 }
 
+/// How long the tracer thread may take to see every process exit once the container was told
+/// to stop (the kernel kills the whole pid namespace with its init: milliseconds).
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Join the tracer thread, giving up after `timeout`: a tracer that waits for an exit that
+/// never comes must fail the run, not hang it (the thread is left blocked; the caller exits).
+pub fn join_tracer(h: std::thread::JoinHandle<Outcome>, timeout: std::time::Duration) -> std::io::Result<(Option<i32>, BoxSink)> {
+    let until = std::time::Instant::now() + timeout;
+    while !h.is_finished() {
+        if std::time::Instant::now() >= until {
+            return Err(std::io::Error::other(format!("traced processes still unaccounted for {}s after the container stopped", timeout.as_secs())));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.join().map_err(|_| std::io::Error::other("tracer thread panicked"))?
+}
+
 impl crate::sandbox::Hooks for SandboxTracer {
     fn on_spawn(&mut self, init_host_pid: i32) -> std::io::Result<()> {
         let tx = self.to_thread.take().ok_or_else(|| std::io::Error::other("tracer: on_spawn called twice"))?;
