@@ -24,6 +24,7 @@ fn app_image(dir: &Path) -> PathBuf {
         E::File("opt/real/inner", 0o644, b"inner-data\n"),
         E::Symlink("opt/link", "real"),
         E::File("opt/unused.bin", 0o644, &[7u8; 4096]),
+        E::FileFull("opt/secret", 0o600, 0, 0, 0, b"root-only\n"),
     ]);
     let base = shared_images().join("busybox-1.38.0-musl.oci");
     oci_layout(&dir.join("img"), &[first_layer(&base), extra], json!({"Entrypoint": ["/app/run.sh"]}))
@@ -75,6 +76,35 @@ fn traced_slim_answers_like_the_original_and_still_drops_unused_files() {
     slim(&img, &out2, &tmp, &["--trace"]);
     assert_eq!(run_image(&out2, &tmp), (0, want));
     assert!(std::fs::read_dir(&tmp).unwrap().next().is_none(), "work areas left in TMPDIR");
+}
+
+/// `slim --trace` runs the app as `run` would with the same flags: what the traced run read
+/// decides what stays. Each command below reads /opt/data/alpha only if the flag is honoured
+/// (the image's own entrypoint reads beta; static analysis cannot see `$F`).
+#[test]
+fn slim_trace_runs_the_app_with_entrypoint_cmd_args_env_and_user() {
+    if !must_be_root() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let img = app_image(t.path());
+    let sh = ["--entrypoint", r#"["/bin/sh","-c"]"#];
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("--cmd and --env", [&sh[..], &["--cmd", r#"["cat /opt/data/$F"]"#, "--env", "F=alpha"]].concat()),
+        // As root /opt/secret (0600 root) is readable and alpha is never opened.
+        ("--user", [&sh[..], &["--cmd", r#"["cat /opt/secret || cat /opt/data/$F"]"#, "--env", "F=alpha", "--user", "65534"]].concat()),
+        ("-- ARGS", vec!["--entrypoint", r#"["/bin/cat"]"#, "--", "/opt/data/alpha"]),
+    ];
+    for (what, flags) in cases {
+        let (before, after) = match flags.iter().position(|f| *f == "--") {
+            Some(i) => flags.split_at(i),
+            None => (&flags[..], &[][..]),
+        };
+        let o = run_ok(imgslim().arg("slim").arg(&img).args(["--dry-run", "--trace", "--explain", "/opt/data/alpha", "--explain", "/opt/data/beta"]).args(before).args(after));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("/opt/data/alpha: kept: traced: open"), "{what}: alpha must be traced\n{err}");
+        assert!(err.contains("/opt/data/beta: dropped"), "{what}: the image's own command must not have run\n{err}");
+    }
 }
 
 #[test]

@@ -90,6 +90,10 @@ pub struct SlimArgs {
     /// Keep what these traces (`imgslim trace`, same image) touched on top of the static plan.
     #[arg(long = "from-trace", value_name = "TRACE.json", num_args = 1..)]
     pub from_trace: Vec<PathBuf>,
+    /// Replace Cmd in the --trace and --verify runs, as `imgslim run IMAGE -- ARGS` (the
+    /// written image keeps its Cmd: --cmd changes that).
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 fn kv(list: &[String], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -271,10 +275,20 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     if a.verify {
         crate::sandbox::session::catch_interrupts();
         let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone(), insecure_registry: a.input.insecure_registry.clone() };
-        let opts = crate::sandbox::session::RunOptions { capture: true, ..Default::default() };
+        let opts = sandbox_run(a, &cfg, true);
         super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
     }
     Ok(())
+}
+
+/// How the --trace and --verify runs start the app: as the slimmed image will (the config
+/// edits --entrypoint, --cmd, --env, --user), with `-- ARGS` replacing Cmd, as `run` does.
+fn sandbox_run(a: &SlimArgs, edited: &Value, capture: bool) -> crate::sandbox::session::RunOptions {
+    let list = |k: &str| config::string_list(config::runtime(edited, k));
+    let command_edited = a.entrypoint.is_some() || a.cmd.is_some();
+    let args = if a.args.is_empty() && command_edited { list("Cmd") } else { a.args.clone() };
+    let overrides = crate::sandbox::process::Overrides { entrypoint: command_edited.then(|| list("Entrypoint")), args, env: a.env.clone(), user: a.user.clone() };
+    crate::sandbox::session::RunOptions { overrides, capture, ..Default::default() }
 }
 
 /// Appended to the input's tag in a slimmed image's name:tag (docker-archive RepoTags and
@@ -293,7 +307,8 @@ fn make_plan(a: &SlimArgs, edits: &Edits, loaded: &mut common::Loaded, cfg: &mut
             switched_user = true;
         }
     }
-    let traced = super::trace::traced_needs(a.trace, &a.from_trace, &a.probes, loaded, work)?;
+    let run = a.trace.then(|| sandbox_run(a, cfg, false));
+    let traced = super::trace::traced_needs(run.as_ref(), &a.from_trace, &a.probes, loaded, work)?;
     let opts = PlanOptions {
         traced,
         level: a.level,

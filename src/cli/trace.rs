@@ -1,9 +1,9 @@
 //! `imgslim trace IMAGE -o TRACE.json [probes] [-- ARGS]`: run the app in the sandbox under
 //! the tracer, drive the probes, write every path it touched. Also what `slim --trace` runs.
 use super::common::{self, Loaded};
-use super::run::{ContainerArgs, RunArgs};
+use super::run::RunArgs;
 use crate::error::{Error, Result};
-use crate::sandbox::session;
+use crate::sandbox::session::{self, RunOptions};
 use crate::sandbox::{ProbeArgs, Sandbox};
 use crate::trace::{self, BoxSink, Header, ProbeLabel, SandboxTracer, TraceFile, Writer};
 use std::path::{Path, PathBuf};
@@ -35,7 +35,8 @@ pub fn run(a: &TraceArgs) -> Result<()> {
     let s = &a.run.sandbox;
     s.probes.probes()?;
     let loaded = common::load_input(&a.run.input, work.path())?;
-    let n = record(&loaded, &s.container, &s.probes, &s.args, work.path(), &a.output)?;
+    let opts = s.container.options(&s.args, false)?;
+    let n = record(&loaded, &opts, &s.probes, work.path(), &a.output)?;
     eprintln!("imgslim: traced {n} events into {}", a.output.display());
     Ok(())
 }
@@ -45,9 +46,8 @@ pub fn header(loaded: &Loaded) -> Header {
 }
 
 /// Trace one sandboxed run of `loaded` into `out`; returns the number of events.
-pub fn record(loaded: &Loaded, container: &ContainerArgs, probes: &ProbeArgs, args: &[String], work: &Path, out: &Path) -> Result<u64> {
-    let opts = container.options(args, false)?;
-    let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, work, "trace", &opts)?;
+pub fn record(loaded: &Loaded, opts: &RunOptions, probes: &ProbeArgs, work: &Path, out: &Path) -> Result<u64> {
+    let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, work, "trace", opts)?;
     session::check_interrupted()?;
     let writer = Arc::new(Mutex::new(Some(Writer::create(out, &header(loaded))?)));
     let w2 = writer.clone();
@@ -111,14 +111,14 @@ pub fn load_traces(files: &[PathBuf], loaded: &Loaded) -> Result<Vec<TraceFile>>
         .collect()
 }
 
-/// `slim --trace/--from-trace`: trace in place (when asked), read the traces, resolve them in
-/// the image. `None` when neither is given.
-pub fn traced_needs(trace_now: bool, files: &[PathBuf], probes: &ProbeArgs, loaded: &Loaded, work: &Path) -> Result<Option<crate::plan::Needs>> {
+/// `slim --trace/--from-trace`: trace in place (when asked: `trace_now` says how the app runs),
+/// read the traces, resolve them in the image. `None` when neither is given.
+pub fn traced_needs(trace_now: Option<&RunOptions>, files: &[PathBuf], probes: &ProbeArgs, loaded: &Loaded, work: &Path) -> Result<Option<crate::plan::Needs>> {
     let mut files = files.to_vec();
-    if trace_now {
+    if let Some(opts) = trace_now {
         session::catch_interrupts();
         let out = work.join("slim-trace.json");
-        let n = record(loaded, &ContainerArgs::default(), probes, &[], work, &out)?;
+        let n = record(loaded, opts, probes, work, &out)?;
         eprintln!("imgslim: traced {n} events");
         files.push(out);
     }
