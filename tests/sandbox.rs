@@ -296,6 +296,8 @@ fn verify_passes_on_a_good_candidate_and_fails_on_one_missing_a_library() {
         assert_eq!(code, 3, "{out}{err}");
         assert_eq!(out.matches("DIFFER").count(), 3, "{out}");
         assert!(err.contains("3 of 3 probes answered differently: exec ls /bin/ls"), "{err}");
+        // The candidate re-run under the tracer: the library it looked for and the original has.
+        assert!(err.contains("keep them: --keep /lib/libc.so.6") || err.contains("keep them: --keep /lib64/libc.so.6"), "as {uid:?}: {err}");
         no_leftovers(tmp.path());
     }
 }
@@ -362,5 +364,6 @@ fn slim_verify_passes_a_good_slim_and_names_the_probe_a_broken_one_fails() {
     assert_eq!(code, 3, "{out}{err}");
     assert!(err.contains("probes answered differently: exec sh -c 'echo $((6*7))'"), "{err}");
     assert!(out.contains("libm.so.6: cannot open shared object file"), "{out}");
+    assert!(err.contains("failed to open 1 path(s) the original has, keep them: --keep /lib/libm.so.6"), "{err}");
     no_leftovers(tmp.path());
 }

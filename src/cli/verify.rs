@@ -1,7 +1,7 @@
 //! `imgslim verify ORIGINAL CANDIDATE [probes]`: run both images in the sandbox with the same
 //! probes and compare every answer (HTTP status and body, exec exit code and stdout, the app's
 //! exit code and output); a table, one row per probe; exit 3 (policy) on any difference.
-use super::common::{self, InputArgs};
+use super::common::{self, InputArgs, Loaded};
 use super::run::SandboxArgs;
 use super::CmdResult;
 use crate::error::{Error, Result};
@@ -32,29 +32,57 @@ pub fn run(a: &VerifyArgs) -> CmdResult {
     compare(&input(&a.original), &input(&a.candidate), &opts, &a.sandbox.probes, work.path())
 }
 
-/// Run both, print the table, `Err(Policy)` naming the probes that differ.
+/// Run both, print the table, `Err(Policy)` naming the probes that differ and the paths to
+/// `--keep` (see [`keep_hint`]).
 pub fn compare(original: &InputArgs, candidate: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path) -> CmdResult {
     probes.probes()?;
-    let a = answers(original, opts, probes, work, "original")?;
-    let b = answers(candidate, opts, probes, work, "candidate")?;
+    let (orig, cand) = (load(original, work, "original")?, load(candidate, work, "candidate")?);
+    let a = answers(&orig, original, opts, probes, work, "original")?;
+    let b = answers(&cand, candidate, opts, probes, work, "candidate")?;
     let differ = table(&a, &b);
     if differ.is_empty() {
         println!("verify: the candidate answered every probe ({}) like the original", a.len());
         return Ok(());
     }
-    // TODO(trace): name the paths to --keep: the paths the candidate failed to open that exist
-    // in the original. That needs the tracer's failed-open list (trace branch); run
-    // `imgslim trace` on the candidate with the same probes to find them meanwhile.
-    Err(Error::Policy(format!("verify: {} of {} probes answered differently: {}", differ.len(), a.len(), differ.join("; "))))
+    let hint = match keep_hint(&orig, &cand, opts, probes, &work.join("candidate")) {
+        Ok(paths) if paths.is_empty() => String::new(),
+        Ok(paths) => {
+            let shown: Vec<&str> = paths.iter().take(HINT_MAX).map(String::as_str).collect();
+            let more = paths.len().saturating_sub(HINT_MAX);
+            let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+            format!("; the candidate failed to open {} path(s) the original has, keep them: --keep {}{more}", paths.len(), shown.join(" --keep "))
+        }
+        Err(e) => {
+            eprintln!("imgslim: note: could not trace the candidate to name the paths to --keep: {e}");
+            String::new()
+        }
+    };
+    Err(Error::Policy(format!("verify: {} of {} probes answered differently: {}{hint}", differ.len(), a.len(), differ.join("; "))))
+}
+
+/// How many paths the one-line error names.
+const HINT_MAX: usize = 12;
+
+/// Run the candidate again under the tracer with the same probes: its failed lookups of paths
+/// that exist in the original are what the slim dropped and the app looked for.
+fn keep_hint(orig: &Loaded, cand: &Loaded, opts: &RunOptions, probes: &ProbeArgs, dir: &Path) -> Result<Vec<String>> {
+    let out = dir.join("keep-hint.json");
+    super::trace::record(cand, opts, probes, dir, &out)?;
+    let t = crate::trace::record::read(&out)?;
+    let (o, c) = (crate::plan::TreeFs { tree: &orig.tree, store: &orig.store }, crate::plan::TreeFs { tree: &cand.tree, store: &cand.store });
+    Ok(crate::trace::resolve::missing(&t.events, &o, &c))
+}
+
+fn load(input: &InputArgs, work: &Path, name: &str) -> Result<Loaded> {
+    let dir = work.join(name);
+    std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    common::load_input(input, &dir)
 }
 
 /// The image's answers to the probes, then the app's end.
-pub fn answers(input: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path, name: &str) -> Result<Vec<Answer>> {
-    let dir = work.join(name);
-    std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    let loaded = common::load_input(input, &dir)?;
+pub fn answers(loaded: &Loaded, input: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path, name: &str) -> Result<Vec<Answer>> {
     session::check_interrupted()?;
-    let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, &dir, "sandbox", opts)
+    let (_rootfs, spec) = session::prepare(&loaded.tree, &loaded.store, &loaded.image.config, &work.join(name), "sandbox", opts)
         .map_err(|e| Error::Other(format!("{name} {}: {e}", input.image)))?;
     let running = Sandbox::start(&spec, &mut NoHooks)?;
     session::kill_on_interrupt(running.init_pid());

@@ -242,5 +242,22 @@ pub fn needs(fs: &dyn RootFs, traces: &[TraceFile]) -> Needs {
     c.needs
 }
 
+/// What `verify` tells the user to `--keep`: the paths the candidate's traced run failed to
+/// reach that exist in the original and not in the candidate, canonical in the original,
+/// sorted, each once.
+pub fn missing(events: &[Event], original: &dyn RootFs, candidate: &dyn RootFs) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in events.iter().filter(|e| e.result != "ok") {
+        let Ok(path) = std::str::from_utf8(e.path.as_bytes()) else { continue };
+        if virtual_fs(path) || walk(candidate, path).found.is_some() {
+            continue;
+        }
+        if let Some((p, _)) = walk(original, path).found {
+            out.insert(p);
+        }
+    }
+    out.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests;
