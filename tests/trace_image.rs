@@ -177,3 +177,37 @@ fn python_web_traced_slims_pass_verify_and_level_traced_drops_unimported_stdlib(
     // Measured 50.0 MB static minimal -> 24.6 MB at --level traced (16.4x of the original).
     assert!(slim_size(&traced) * 1.8 < stat, "--level traced {} vs static {}", slim_size(&traced), stat);
 }
+
+/// SIGKILL cannot be caught: the trace is written unnamed (O_TMPFILE) and linked in at the end,
+/// so a killed `trace -o FILE` leaves nothing beside FILE (before, a `.tmpXXXX` stayed there).
+#[test]
+fn a_killed_trace_leaves_nothing_next_to_its_output() {
+    if !must_be_root() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (out, tmp) = (t.path().join("out"), t.path().join("tmp"));
+    std::fs::create_dir(&out).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    let img = shared_images().join("busybox-1.38.0-musl.oci");
+    let mut child = imgslim().env("TMPDIR", &tmp).arg("trace").arg(&img).arg("-o").arg(out.join("t.json")).args(["--", "sleep", "3003"]).spawn().unwrap();
+    // Mid-trace: the traced app runs (visible in the host's /proc).
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\03003\0"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !running() {
+        assert!(std::time::Instant::now() < deadline, "the traced app never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left beside the output: {left:?}");
+    // The guardian removes the work area; the app dies with imgslim.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_dir(&tmp).unwrap().next().is_some() || running() {
+        assert!(std::time::Instant::now() < deadline, "work area or traced app left after SIGKILL");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -67,24 +67,95 @@ pub struct TraceFile {
     pub events: Vec<Event>,
 }
 
-/// Streams events into `path` (written to a temporary file renamed on `finish`, so an
-/// interrupted trace leaves nothing).
+/// Streams events into `path`. The file is written unnamed (O_TMPFILE) in `path`'s directory
+/// and linked in on `finish`, so a run killed at any moment, SIGKILL included, leaves nothing
+/// there. Filesystems without O_TMPFILE get a named temporary file beside `path` instead.
 pub struct Writer {
-    out: std::io::BufWriter<tempfile::NamedTempFile>,
+    out: std::io::BufWriter<Staged>,
     path: PathBuf,
     count: u64,
 }
 
+enum Staged {
+    Unnamed(std::fs::File),
+    Named(tempfile::NamedTempFile),
+}
+
+impl Write for Staged {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Staged::Unnamed(f) => f.write(b),
+            Staged::Named(f) => f.write(b),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Staged::Unnamed(f) => f.flush(),
+            Staged::Named(f) => f.flush(),
+        }
+    }
+}
+
+impl Staged {
+    fn new(dir: &Path) -> std::io::Result<Staged> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let unnamed = std::fs::OpenOptions::new().write(true).mode(0o666).custom_flags(libc::O_TMPFILE).open(dir);
+        match unnamed {
+            Ok(f) => Ok(Staged::Unnamed(f)),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => tempfile::NamedTempFile::new_in(dir).map(Staged::Named),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Give the file its name, replacing what was there.
+    fn place(self, path: &Path, dir: &Path) -> std::io::Result<()> {
+        let f = match self {
+            Staged::Named(t) => return t.persist(path).map(|_| ()).map_err(|e| e.error),
+            Staged::Unnamed(f) => f,
+        };
+        let link = |to: &Path| link_fd(&f, to);
+        match link(path) {
+            Ok(()) => Ok(()),
+            // An existing file is replaced atomically: link under a fresh name, rename over it.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let tmp = tempfile::Builder::new().prefix(".imgslim-trace-").make_in(dir, |p| link(p))?;
+                let p = tmp.into_temp_path();
+                std::fs::rename(&p, path)?;
+                std::mem::forget(p);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// linkat(2) of an O_TMPFILE file through its /proc/self/fd link (AT_EMPTY_PATH would need
+/// CAP_DAC_READ_SEARCH).
+fn link_fd(f: &std::fs::File, to: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+    let to = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated strings that outlive the call.
+    match unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 impl Writer {
     pub fn create(path: &Path, header: &Header) -> Result<Writer> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(path, e))?;
-        let mut w = Writer { out: std::io::BufWriter::new(tmp), path: path.to_path_buf(), count: 0 };
+        let staged = Staged::new(Self::dir(path)).map_err(|e| Error::io(path, e))?;
+        let mut w = Writer { out: std::io::BufWriter::new(staged), path: path.to_path_buf(), count: 0 };
         let head = serde_json::to_string(header).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
         // `{"config_digest":…,"imgslim_version":…,"events":[` then one event per line.
         let open = format!("{},\"events\":[\n", head.trim_end_matches('}'));
         w.out.write_all(open.as_bytes()).map_err(|e| Error::io(path, e))?;
         Ok(w)
+    }
+
+    fn dir(path: &Path) -> &Path {
+        path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
     }
 
     pub fn push(&mut self, ev: &Event) -> std::io::Result<()> {
@@ -103,8 +174,8 @@ impl Writer {
     pub fn finish(mut self) -> Result<u64> {
         let p = self.path.clone();
         self.out.write_all(b"\n]}\n").map_err(|e| Error::io(&p, e))?;
-        let tmp = self.out.into_inner().map_err(|e| Error::io(&p, e.into_error()))?;
-        tmp.persist(&p).map_err(|e| Error::io(&p, e.error))?;
+        let staged = self.out.into_inner().map_err(|e| Error::io(&p, e.into_error()))?;
+        staged.place(&p, Self::dir(&p)).map_err(|e| Error::io(&p, e))?;
         Ok(self.count)
     }
 }
