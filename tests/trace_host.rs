@@ -258,3 +258,112 @@ fn killing_the_tracer_leaves_no_traced_process() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A static Go binary (no libc: the runtime's own raw syscalls) reading data files from 400
+/// goroutines on several OS threads, a time zone and the CA bundle: every read is traced.
+#[test]
+fn static_go_binary_reading_from_many_goroutines() {
+    if !have_go() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("goread");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trace_data/goread/main.go");
+    let st = Command::new("go").args(["build", "-o"]).arg(&bin).arg(&src).env("CGO_ENABLED", "0").status().expect("go build");
+    assert!(st.success());
+    let d = tmp.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    let n = 400;
+    for i in (0..n).step_by(2) {
+        std::fs::write(d.join(format!("g{i}")), b"x").unwrap();
+    }
+    let (ev, code) = trace(&[bin.to_str().unwrap(), d.to_str().unwrap(), &n.to_string()]);
+    assert_eq!(code, Some(0), "{}", dump(&ev));
+    let ds = d.to_str().unwrap();
+    let missing: Vec<usize> = (0..n).filter(|i| !has(&ev, "openat", &format!("{ds}/g{i}"), if i % 2 == 0 { "ok" } else { "ENOENT" })).collect();
+    assert!(missing.is_empty(), "{} of {n} reads missing: {:?}", missing.len(), &missing[..missing.len().min(8)]);
+    let threads: std::collections::HashSet<i32> = ev.iter().filter(|e| e.exe == "goread").map(|e| e.pid).collect();
+    assert_eq!(threads.len(), 1, "events carry the process id, not the thread's");
+    assert!(ev.iter().any(|e| e.path.lossy().ends_with("zoneinfo//Europe/Paris") || e.path.lossy().ends_with("zoneinfo/Europe/Paris")), "{}", dump(&ev));
+    assert!(has(&ev, "openat", "/etc/ssl/certs/ca-certificates.crt", "ok"), "{}", dump(&ev));
+}
+
+fn have_go() -> bool {
+    let found = Command::new("go").arg("version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "go (golang-go) is missing under CI");
+        eprintln!("SKIP: go not installed");
+    }
+    found
+}
+
+/// A JVM finds its home through readlink(/proc/self/exe); programs also open the magic links
+/// /proc/self/exe, /proc/self/fd/N and /dev/fd/N directly: the tracer records what they name.
+#[test]
+fn proc_self_exe_and_fd_links_are_translated() {
+    let tmp = tempfile::tempdir().unwrap();
+    // HOME/bin/probe and HOME/lib/modules, as a JDK lays them out; run through a symlink.
+    let home = tmp.path().join("jdk");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::fs::create_dir_all(home.join("lib")).unwrap();
+    std::fs::write(home.join("lib/modules"), b"m").unwrap();
+    let built = probe_bin(tmp.path());
+    let exe = home.join("bin/probe");
+    std::fs::rename(&built, &exe).unwrap();
+    let via = tmp.path().join("java");
+    std::os::unix::fs::symlink(&exe, &via).unwrap();
+    let d = tmp.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("data"), b"x").unwrap();
+    let (ev, code) = trace(&[via.to_str().unwrap(), "selfexe", d.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{}", dump(&ev));
+    let (exe, data) = (exe.to_str().unwrap(), d.join("data"));
+    assert!(has(&ev, "readlink", exe, "ok"), "readlink(/proc/self/exe) names the binary\n{}", dump(&ev));
+    assert!(has(&ev, "openat", &format!("{}/lib/modules", home.display()), "ok"), "{}", dump(&ev));
+    assert!(has(&ev, "openat", exe, "ok"), "open(/proc/self/exe)\n{}", dump(&ev));
+    let data = data.to_str().unwrap();
+    assert!(ev.iter().filter(|e| e.syscall == "openat" && e.path.lossy() == data && e.result == "ok").count() == 2, "DIR/data and /proc/self/fd/N\n{}", dump(&ev));
+    assert!(ev.iter().any(|e| e.syscall.contains("stat") && e.path.lossy() == data && e.result == "ok"), "stat(/dev/fd/N)\n{}", dump(&ev));
+    assert!(!ev.iter().any(|e| e.path.lossy().starts_with("/proc/self") || e.path.lossy().starts_with("/dev/fd")), "{}", dump(&ev));
+}
+
+/// A directory fd opened by one process and passed over SCM_RIGHTS to another: lookups
+/// relative to it resolve to that directory.
+#[test]
+fn dirfd_received_over_scm_rights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = probe_bin(tmp.path());
+    let d = tmp.path().join("d");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/f"), b"x").unwrap();
+    let (ev, code) = trace(&[bin.to_str().unwrap(), "scm", d.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{}", dump(&ev));
+    let sub = d.join("sub");
+    let sub = sub.to_str().unwrap();
+    let parent = ev.iter().find(|e| e.syscall == "execve").map(|e| e.pid).unwrap();
+    let by_parent = |p: &str, r: &str| ev.iter().any(|e| e.pid == parent && e.syscall == "openat" && e.path.lossy() == p && e.result == r);
+    assert!(by_parent(&format!("{sub}/f"), "ok"), "{}", dump(&ev));
+    assert!(by_parent(&format!("{sub}/missing"), "ENOENT"), "{}", dump(&ev));
+}
+
+/// i386 syscalls (int 0x80) of a 32-bit program are traced through the i386 table, not
+/// killed. Built with `gcc -m32 -nostdlib`: no 32-bit libc is needed.
+#[test]
+fn i386_syscalls_are_traced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("i386");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trace_data/i386.c");
+    let st = Command::new("gcc").args(["-m32", "-static", "-nostdlib", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-O1", "-o"]).arg(&bin).arg(&src).status().expect("gcc");
+    assert!(st.success(), "gcc -m32 -nostdlib");
+    let f = tmp.path().join("here");
+    std::fs::write(&f, b"x").unwrap();
+    let (fs, missing) = (f.to_str().unwrap(), tmp.path().join("missing"));
+    let ms = missing.to_str().unwrap();
+    let untraced = Command::new(&bin).args([fs, ms]).status().unwrap();
+    assert_eq!(untraced.code(), Some(0), "the program itself");
+    let (ev, code) = trace(&[bin.to_str().unwrap(), fs, ms]);
+    assert_eq!(code, Some(0), "{}", dump(&ev));
+    for (call, path, result) in [("open", fs, "ok"), ("stat64", fs, "ok"), ("access", ms, "ENOENT"), ("openat", ms, "ENOENT")] {
+        assert!(has(&ev, call, path, result), "{call} {path} {result}\n{}", dump(&ev));
+    }
+}

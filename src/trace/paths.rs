@@ -138,12 +138,13 @@ pub fn open_flags(f: u64) -> String {
     s.join("|")
 }
 
-/// The thread's pid in its own pid namespace (last NSpid field) and its executable's name.
+/// The thread's process id in its own pid namespace (last NStgid field: a thread's own id
+/// would make each Go or Java thread look like another process) and its executable's name.
 pub fn who(tid: i32) -> super::tracer::Who {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
     let pid = status
         .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))
+        .find_map(|l| l.strip_prefix("NStgid:"))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|p| p.parse().ok())
         .unwrap_or(tid);

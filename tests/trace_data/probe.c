@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <errno.h>
+#include <libgen.h>
+#include <sys/socket.h>
 #include <linux/openat2.h>
 
 extern char **environ;
@@ -120,6 +122,57 @@ int main(int argc, char **argv) {
         snprintf(p, sizeof p, "%s/caf\xe9", dir);
         fd = open(p, O_RDONLY);
         return 0;
+    }
+    if (!strcmp(argv[1], "selfexe")) {
+        /* A JVM finding its home: readlink(/proc/self/exe), then HOME/lib/modules beside it;
+         * also the magic links opened directly (the tracer records what they point at). */
+        char exe[4096] = {0};
+        if (readlink("/proc/self/exe", exe, sizeof exe - 1) < 0) return 1;
+        char home[4096];
+        snprintf(home, sizeof home, "%s", dirname(dirname(exe)));
+        snprintf(p, sizeof p, "%s/lib/modules", home);
+        int m = open(p, O_RDONLY);
+        int self = open("/proc/self/exe", O_RDONLY);
+        snprintf(p, sizeof p, "%s/data", dir);
+        int d = open(p, O_RDONLY);
+        char q[64];
+        snprintf(q, sizeof q, "/proc/self/fd/%d", d);
+        int again = open(q, O_RDONLY);
+        snprintf(q, sizeof q, "/dev/fd/%d", d);
+        struct stat st;
+        int st_r = stat(q, &st);
+        return (m >= 0 && self >= 0 && d >= 0 && again >= 0 && st_r == 0) ? 0 : 1;
+    }
+    if (!strcmp(argv[1], "scm")) {
+        /* A child opens DIR/sub (O_PATH) and passes the fd over SCM_RIGHTS; the parent opens
+         * files relative to the fd it received. */
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 1;
+        if (fork() == 0) {
+            snprintf(p, sizeof p, "%s/sub", dir);
+            int fd = open(p, O_PATH | O_DIRECTORY);
+            char c = 'x';
+            struct iovec iov = {&c, 1};
+            char ctl[CMSG_SPACE(sizeof(int))] = {0};
+            struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+            _exit(sendmsg(sv[1], &msg, 0) == 1 ? 0 : 1);
+        }
+        char c;
+        struct iovec iov = {&c, 1};
+        char ctl[CMSG_SPACE(sizeof(int))];
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+        if (recvmsg(sv[0], &msg, 0) != 1) return 1;
+        int fd;
+        memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof fd);
+        wait(NULL);
+        int a = openat(fd, "f", O_RDONLY);
+        int b = openat(fd, "missing", O_RDONLY);
+        return (a >= 0 && b < 0) ? 0 : 1;
     }
     return 2;
 }
