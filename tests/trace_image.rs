@@ -193,7 +193,7 @@ fn a_killed_trace_leaves_nothing_next_to_its_output() {
     let mut child = imgslim().env("TMPDIR", &tmp).arg("trace").arg(&img).arg("-o").arg(out.join("t.json")).args(["--", "sleep", "3003"]).spawn().unwrap();
     // Mid-trace: the traced app runs (visible in the host's /proc).
     let running = || {
-        std::fs::read_dir("/proc").unwrap().flatten().any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\03003\0"))
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x003003\x00"))
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !running() {
