@@ -180,9 +180,12 @@ fn explain_failure(orig: &Path, dir: &Path, label: &str) -> String {
     if paths.is_empty() {
         return "no path named in the failure output".into();
     }
-    let level = if label.contains("minimal") { "minimal" } else { "clean" };
+    let level = if label == SLIM_TRACED.label { "traced" } else if label.contains("minimal") { "minimal" } else { "clean" };
     let mut c = Command::new(env!("CARGO_BIN_EXE_imgslim"));
     c.args(["slim", "--level", level, "--dry-run"]).arg(orig);
+    if label.contains("traced") {
+        c.arg("--from-trace").args(traces(orig));
+    }
     for p in &paths {
         c.arg("--explain").arg(p);
     }
