@@ -45,6 +45,12 @@ pub const SLIM_DISTROLESS: Processing = Processing { minimal: true, label: "slim
 /// Minimal plus UPX-style packing of large executables.
 pub const SLIM_MINIMAL_PACK: Processing = Processing { minimal: true, label: "slim-minimal-pack", exact: false, command: slim_minimal_pack_cmd };
 
+/// Traced (issue 11): the image's own probes drive `imgslim trace` (tests/acceptance/trace.sh),
+/// then the static plan plus the traces (`minimal --from-trace`), or only what they touched in
+/// the runtimes' module trees (`--level traced`). Both variants share one set of traces.
+pub const SLIM_MINIMAL_TRACED: Processing = Processing { minimal: true, label: "slim-minimal-traced", exact: false, command: slim_minimal_traced_cmd };
+pub const SLIM_TRACED: Processing = Processing { minimal: true, label: "slim-traced", exact: false, command: slim_traced_cmd };
+
 fn identity_cmd(orig: &Path, out: &Path) -> Command {
     let mut c = Command::new("skopeo");
     c.arg("copy").arg("-q").arg(format!("oci:{}", orig.display())).arg(format!("oci:{}:latest", out.display()));
@@ -76,9 +82,56 @@ fn slim_minimal_pack_cmd(orig: &Path, out: &Path) -> Command {
     imgslim(&["slim", "--level", "minimal", "--pack"], orig, out)
 }
 
+fn slim_minimal_traced_cmd(orig: &Path, out: &Path) -> Command {
+    let mut c = imgslim(&["slim", "--level", "minimal"], orig, out);
+    c.arg("--from-trace").args(traces(orig));
+    c
+}
+fn slim_traced_cmd(orig: &Path, out: &Path) -> Command {
+    let mut c = imgslim(&["slim", "--level", "traced"], orig, out);
+    c.arg("--from-trace").args(traces(orig));
+    c
+}
+
+/// The traces of an original (`CACHE/NAME-HASH/oci`), recorded once per imgslim binary and
+/// shared by the traced variants (a lock serialises them; a stamp names binary and image).
+fn traces(orig: &Path) -> Vec<PathBuf> {
+    let cache_dir = orig.parent().unwrap_or(orig);
+    let dir_name = cache_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir_name.rsplit_once('-').map(|(n, _)| n.to_string()).unwrap_or_else(|| dir_name.clone());
+    let bin = Path::new(env!("CARGO_BIN_EXE_imgslim"));
+    let meta = std::fs::metadata(bin).expect("imgslim binary");
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()).unwrap_or(0);
+    let stamp = format!("{} {} {mtime} {}\n", bin.display(), meta.len(), orig.display());
+    let dir = results_dir().join(format!("{name}.traces"));
+    std::fs::create_dir_all(results_dir()).unwrap();
+    let lock = std::fs::File::create(results_dir().join(format!("{name}.traces.lock"))).unwrap();
+    lock.lock().unwrap();
+    if std::fs::read_to_string(dir.join("stamp")).ok().as_deref() != Some(stamp.as_str()) {
+        let start = Instant::now();
+        sh(Command::new(accept_dir().join("trace.sh")).arg(orig).arg(&name).arg(&dir).env("IMGSLIM", bin), &format!("trace {name}"));
+        std::fs::write(dir.join("stamp"), &stamp).unwrap();
+        eprintln!("{name}: traced in {:.1} s", start.elapsed().as_secs_f64());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no traces in {}", dir.display());
+    files
+}
+
 /// The issue's quality bar: minimal images at least this many times smaller (uncompressed).
 fn min_factor(name: &str, label: &str) -> Option<f64> {
+    // Traces only add to the static plan: a traced minimal slim keeps minimal's bars.
+    let label = if label == "slim-minimal-traced" { "slim-minimal" } else { label };
     match (name, label) {
+        // --level traced. The issue asks 20x, 5.5x and 3.5x; the files these apps open or run
+        // (by the trace) already weigh more than that allows: python-web 21.9 MB (18.4x at most;
+        // the ELF files and .pyc opened alone are 20.2 MB, 19.97x), node-app 97.2 MB (libnode and
+        // ICU data, 5.23x at most), jre-app 173.6 MB (lib/modules, libjvm, classes.jsa; 3.47x at
+        // most). Measured: 16.9x, 5.15x, 3.44x (README, Results). These bars guard that.
+        ("python-web", "slim-traced") => Some(16.5),
+        ("node-app", "slim-traced") => Some(5.1),
+        ("jre-app", "slim-traced") => Some(3.4),
         // 8.1x with --package-db drop; the pruned dpkg database that scanners read (1.8 MB:
         // status and info/ of the 56 packages that keep files) is kept by default: 7.8x.
         ("python-web", "slim-minimal") => Some(7.5),
@@ -127,9 +180,12 @@ fn explain_failure(orig: &Path, dir: &Path, label: &str) -> String {
     if paths.is_empty() {
         return "no path named in the failure output".into();
     }
-    let level = if label.contains("minimal") { "minimal" } else { "clean" };
+    let level = if label == SLIM_TRACED.label { "traced" } else if label.contains("minimal") { "minimal" } else { "clean" };
     let mut c = Command::new(env!("CARGO_BIN_EXE_imgslim"));
     c.args(["slim", "--level", level, "--dry-run"]).arg(orig);
+    if label.contains("traced") {
+        c.arg("--from-trace").args(traces(orig));
+    }
     for p in &paths {
         c.arg("--explain").arg(p);
     }
@@ -285,6 +341,8 @@ macro_rules! images {
         mod squash { use super::*; $( #[test] fn $fn() { accept($name, &SQUASH) } )* }
         mod slim_clean { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_CLEAN) } )* }
         mod slim_minimal { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_MINIMAL) } )* }
+        mod slim_minimal_traced { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_MINIMAL_TRACED) } )* }
+        mod slim_traced { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_TRACED) } )* }
     };
 }
 

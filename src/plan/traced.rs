@@ -1,12 +1,13 @@
 //! `--level traced`: where a runtime's module trees are kept whole by its profile (the Python
-//! stdlib and packages, node_modules, jars), keep only what the trace touched. Everything else
-//! the profiles name (NSS, certificates, locale, zone, the interpreter) is kept as at minimal,
-//! and the ELF closure of traced executables and libraries comes with the trace's needs.
+//! stdlib and packages, node_modules and Debian's /usr/share/nodejs, jars, the JDK's configuration
+//! in /etc), keep only what the trace touched. Everything else the profiles name (NSS,
+//! certificates, locale, zone, the interpreter) is kept as at minimal, and the ELF closure of
+//! traced executables and libraries comes with the trace's needs.
 use super::needs::{Need, Needs};
 use super::globset;
 use crate::error::{Error, Result};
 
-const MODULE_TREES: &[&str] = &["**/lib/python[0-9]*/**", "**/*-packages/**", "**/node_modules/**", "**/*.jar", "/usr/lib/jvm/**", "/opt/java/**"];
+const MODULE_TREES: &[&str] = &["**/lib/python[0-9]*/**", "**/*-packages/**", "**/node_modules/**", "**/*.jar", "/usr/lib/jvm/**", "/opt/java/**", "/etc/java-*/**", "/usr/share/nodejs/**"];
 
 fn module_trees() -> Result<globset::GlobSet> {
     globset(&MODULE_TREES.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "module tree")

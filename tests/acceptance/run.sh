@@ -27,8 +27,18 @@ sizes_of() { # IMAGE -> "unc comp layers"
     else image_sizes "${1%%:*}"; fi
 }
 
+# The original's answers depend only on the image, the probe set and the probe scripts: every
+# variant of an image shares one probing of the original (a failed one is not kept).
+key=$({ echo "$orig ${IMGSLIM_ACCEPT_EXACT:-0} ${IMGSLIM_ACCEPT_MINIMAL:-0}"; cat "$probes" "$ACCEPT_DIR/probe.sh" "$ACCEPT_DIR/lib.sh"; } | sha256sum | cut -c1-16)
+shared=$results/$name.original-$key
 orig_ok=1
-"$ACCEPT_DIR/probe.sh" "$orig" "$probes" "$dir/original" || orig_ok=0
+exec 8>"$shared.lock"; flock 8
+if [[ ! -f $shared/_done ]]; then
+    rm -rf "$shared"
+    if "$ACCEPT_DIR/probe.sh" "$orig" "$probes" "$shared"; then touch "$shared/_done"; else orig_ok=0; fi
+fi
+exec 8>&-
+cp -r "$shared" "$dir/original"
 proc_ok=1
 "$ACCEPT_DIR/probe.sh" "$proc" "$probes" "$dir/processed" || proc_ok=0
 
