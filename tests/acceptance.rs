@@ -50,6 +50,9 @@ pub const SLIM_MINIMAL_PACK: Processing = Processing { minimal: true, label: "sl
 /// the runtimes' module trees (`--level traced`). Both variants share one set of traces.
 pub const SLIM_MINIMAL_TRACED: Processing = Processing { minimal: true, label: "slim-minimal-traced", exact: false, command: slim_minimal_traced_cmd };
 pub const SLIM_TRACED: Processing = Processing { minimal: true, label: "slim-traced", exact: false, command: slim_traced_cmd };
+/// `--level traced` plus packing: the pipeline's smallest output, for the interpreter images
+/// whose own executable is large (python-web's statically linked python3.11, 6.8 MB).
+pub const SLIM_TRACED_PACK: Processing = Processing { minimal: true, label: "slim-traced-pack", exact: false, command: slim_traced_pack_cmd };
 
 fn identity_cmd(orig: &Path, out: &Path) -> Command {
     let mut c = Command::new("skopeo");
@@ -93,6 +96,12 @@ fn slim_traced_cmd(orig: &Path, out: &Path) -> Command {
     c
 }
 
+fn slim_traced_pack_cmd(orig: &Path, out: &Path) -> Command {
+    let mut c = slim_traced_cmd(orig, out);
+    c.arg("--pack");
+    c
+}
+
 /// The traces of an original (`CACHE/NAME-HASH/oci`), recorded once per imgslim binary and
 /// shared by the traced variants (a lock serialises them; a stamp names binary and image).
 fn traces(orig: &Path) -> Vec<PathBuf> {
@@ -132,6 +141,8 @@ fn min_factor(name: &str, label: &str) -> Option<f64> {
         ("python-web", "slim-traced") => Some(16.5),
         ("node-app", "slim-traced") => Some(5.1),
         ("jre-app", "slim-traced") => Some(3.4),
+        // The issue's 20x for python-web is reached with the packer (measured 21.0x).
+        ("python-web", "slim-traced-pack") => Some(20.0),
         // 8.1x with --package-db drop; the pruned dpkg database that scanners read (1.8 MB:
         // status and info/ of the 56 packages that keep files) is kept by default: 7.8x.
         ("python-web", "slim-minimal") => Some(7.5),
@@ -180,7 +191,7 @@ fn explain_failure(orig: &Path, dir: &Path, label: &str) -> String {
     if paths.is_empty() {
         return "no path named in the failure output".into();
     }
-    let level = if label == SLIM_TRACED.label { "traced" } else if label.contains("minimal") { "minimal" } else { "clean" };
+    let level = if label.starts_with(SLIM_TRACED.label) { "traced" } else if label.contains("minimal") { "minimal" } else { "clean" };
     let mut c = Command::new(env!("CARGO_BIN_EXE_imgslim"));
     c.args(["slim", "--level", level, "--dry-run"]).arg(orig);
     if label.contains("traced") {
@@ -355,6 +366,14 @@ mod slim_distroless {
     #[test]
     fn nginx_static() {
         accept("nginx-static", &SLIM_DISTROLESS)
+    }
+}
+
+mod slim_traced_pack {
+    use super::*;
+    #[test]
+    fn python_web() {
+        accept("python-web", &SLIM_TRACED_PACK)
     }
 }
 
