@@ -159,3 +159,15 @@ fn html_is_atomic_and_dry_run_writes_none() {
     std::fs::File::open(&page).unwrap().read_to_string(&mut s).unwrap();
     assert!(s.starts_with("<!DOCTYPE html>") && s.contains("sha256:5c3b4478"), "the page names the layer");
 }
+
+#[test]
+fn multi_platform_slim_writes_one_page_per_platform() {
+    let t = tempfile::tempdir().unwrap();
+    let img = shared_images().join("busybox-1.35-debian-multiarch.oci");
+    run_ok(imgslim().arg("slim").arg(&img).args(["--platform", "all", "-o"]).arg(t.path().join("out")).arg("--html").arg(t.path().join("r.html")));
+    for p in ["r.linux-amd64.html", "r.linux-arm64.html"] {
+        let s = std::fs::read_to_string(t.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(s.contains("<svg class=\"tm\" data-dir=\"/\""), "{p} has the treemap");
+    }
+    assert!(!t.path().join("r.html").exists());
+}

@@ -40,11 +40,11 @@
     add('/', '/');
     dir.split('/').filter(Boolean).forEach(function (p) { acc += '/' + p; add(p, acc); });
     function add(label, target) {
+      if (crumbs.firstChild) { crumbs.appendChild(document.createTextNode(target.lastIndexOf('/') > 0 ? ' / ' : ' ')); }
       var a = document.createElement('a');
       a.href = '#dir=' + encodeURIComponent(target);
       a.textContent = label;
       crumbs.appendChild(a);
-      crumbs.appendChild(document.createTextNode(' / '));
     }
   }
   function search(q) {

@@ -325,6 +325,7 @@ fn decision(e: &Entry, decided: bool) -> String {
     match (decided, e.keep, &e.rule) {
         (false, _, _) => "in the image".into(),
         (true, true, _) => format!("kept: {}", e.why),
+        (true, false, Some(rule)) if e.why.is_empty() || e.why == *rule => format!("dropped by {rule}"),
         (true, false, Some(rule)) => format!("dropped by {rule}: {}", e.why),
         (true, false, None) => format!("dropped: {}", e.why),
     }
