@@ -11,7 +11,7 @@ pub struct InspectArgs {
     #[arg(long)]
     pub json: bool,
     /// Write a self-contained HTML page: treemap of the image, layers, config, path search.
-    #[arg(long, value_name = "FILE.html")]
+    #[arg(long, value_name = "FILE.html", conflicts_with = "ci")]
     pub html: Option<String>,
     /// Replace an existing --html file.
     #[arg(long, requires = "html")]

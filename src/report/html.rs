@@ -356,7 +356,9 @@ fn table(s: &mut String, id: &str, title: &str, head: &[&str], rows: &[Vec<Strin
     for r in rows {
         s.push_str("<tr>");
         for c in r {
-            let _ = write!(s, "<td>{}</td>", esc(c));
+            // Short cells (sizes, counts) never wrap; long ones (paths, reasons) may anywhere.
+            let class = if c.chars().count() <= 12 { " class=\"n\"" } else { "" };
+            let _ = write!(s, "<td{class}>{}</td>", esc(c));
         }
         s.push_str("</tr>");
     }
