@@ -89,8 +89,11 @@ fn slim_html_renders_the_treemap_and_finds_paths_in_chromium() {
     let html = std::fs::read_to_string(&page).unwrap();
     let dropped = report["dropped_bytes"].as_u64().unwrap();
     assert!(dropped > 0);
-    let human_after = report["size_after"]["compressed"].as_u64().unwrap();
-    assert!(html.contains(&imgslim_human(human_after)), "after size {human_after} shown");
+    let after = report["size_after"]["compressed"].as_u64().unwrap();
+    assert!(html.contains(&imgslim_human(after)), "after size {after} shown");
+    let kept = report["kept_bytes"].as_u64().unwrap();
+    let line = format!("content {} kept, {} dropped", imgslim_human(kept), imgslim_human(dropped));
+    assert!(html.contains(&line), "{line} in the page");
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -155,6 +158,9 @@ fn html_is_atomic_and_dry_run_writes_none() {
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(&page).unwrap(), b"old");
     run_ok(imgslim().arg("inspect").arg(busybox()).arg("--html").arg(&page).arg("--force"));
+    let first = std::fs::read(&page).unwrap();
+    run_ok(imgslim().arg("inspect").arg(busybox()).arg("--html").arg(&page).arg("--force"));
+    assert_eq!(first, std::fs::read(&page).unwrap(), "same input, same page");
     let mut s = String::new();
     std::fs::File::open(&page).unwrap().read_to_string(&mut s).unwrap();
     assert!(s.starts_with("<!DOCTYPE html>") && s.contains("sha256:5c3b4478"), "the page names the layer");

@@ -232,6 +232,18 @@ fn size_bar(s: &mut String, r: &Report) {
             let _ = write!(s, "<div class=\"bar\"><span class=\"lbl\">{what} after</span><span class=\"fill after\" style=\"width:{:.2}%\"></span><span>{}{change}</span></div>", pct.min(100.0), human(a));
         }
     }
+    if let Some(p) = r.plan {
+        // The summary's line, from the same plan.
+        let files = |keep: bool| p.entries.iter().filter(|e| e.keep == keep && e.kind != "dir").count();
+        let _ = write!(
+            s,
+            "<p id=\"content\">files: {} kept, {} dropped; content {} kept, {} dropped</p>",
+            files(true),
+            files(false),
+            human(p.bytes(true)),
+            human(p.bytes(false))
+        );
+    }
     s.push_str("</section>\n");
 }
 
