@@ -10,6 +10,12 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Write a self-contained HTML page: treemap of the image, layers, config, path search.
+    #[arg(long, value_name = "FILE.html", conflicts_with = "ci")]
+    pub html: Option<String>,
+    /// Replace an existing --html file.
+    #[arg(long, requires = "html")]
+    pub force: bool,
     #[command(flatten)]
     pub ci: super::ci::CiArgs,
 }
@@ -19,8 +25,12 @@ pub fn run(a: &InspectArgs) -> CmdResult {
         return super::ci::run(&a.input, &a.ci);
     }
     let work = common::work_area()?;
-    // No outputs: the transaction only names work-area errors as the user knows them.
-    let outs = super::outputs::Outputs::new(false, work.path());
+    // The transaction places --html, and names work-area errors as the user knows them.
+    let mut outs = super::outputs::Outputs::new(a.force, work.path());
+    if let Some(p) = common::input_path(&a.input) {
+        outs.protect_input(&p);
+    }
+    let html_out = super::html::add(&mut outs, a.html.as_deref())?;
     let l = common::open(&a.input, work.path()).and_then(|img| common::load(img, work.path())).map_err(|e| outs.user_error(e))?;
     let cfg = &l.image.config;
     let (wasted_bytes, wasted_files) = l.wasted();
@@ -77,6 +87,9 @@ pub fn run(a: &InspectArgs) -> CmdResult {
         "wasted_bytes": wasted_bytes,
         "wasted_files": wasted_files,
     });
+    if let Some(h) = html_out {
+        write_html(&a.input.image, &l, &mut outs, h).map_err(|e| outs.user_error(e))?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| crate::error::Error::Other(e.to_string()))?);
         return Ok(());
@@ -103,4 +116,26 @@ pub fn run(a: &InspectArgs) -> CmdResult {
     println!("Merged tree:  {files} files, {} of content", human(merged_bytes));
     println!("Wasted:       {} in {wasted_files} file(s) deleted or overwritten by later layers", human(wasted_bytes));
     Ok(())
+}
+
+fn write_html(input: &str, l: &common::Loaded, outs: &mut super::outputs::Outputs, slot: super::outputs::Slot) -> CmdResult {
+    let entries = super::html::entries(l);
+    let before = crate::report::Sizes {
+        uncompressed: l.layer_stats.iter().map(|s| s.uncompressed).sum(),
+        compressed: l.layer_stats.iter().map(|s| s.compressed).sum(),
+    };
+    let page = crate::report::html::Report {
+        input,
+        entries: &entries,
+        plan: None,
+        notes: &[],
+        layers: super::html::layers(l),
+        config_before: &l.image.config,
+        config_after: None,
+        before,
+        after: None,
+        packages: None,
+    };
+    super::html::write(outs, slot, &page)?;
+    outs.commit()
 }

@@ -6,6 +6,7 @@ mod cache;
 mod common;
 mod completions;
 mod diff;
+mod html;
 mod inspect;
 pub mod interrupt;
 pub mod outputs;

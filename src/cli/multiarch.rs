@@ -52,7 +52,10 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         one.input.platform = Some(platform.to_string());
         one.output.output = Some(work.path().join(format!("platform-{i}")).display().to_string());
         one.output.format = Some(image::Format::Oci);
-        one.report = a.report.as_ref().map(|r| std::path::Path::new(r).with_extension(format!("{}.json", platform.to_string().replace('/', "-"))).display().to_string());
+        // One report and one page per platform: report.linux-amd64.json, report.linux-amd64.html.
+        let per_platform = |f: &String, ext: &str| std::path::Path::new(f).with_extension(format!("{}.{ext}", platform.to_string().replace('/', "-"))).display().to_string();
+        one.report = a.report.as_ref().map(|r| per_platform(r, "json"));
+        one.html = a.html.as_ref().map(|h| per_platform(h, "html"));
         slim::run(&one)?;
         parts.push(Part { platform: desc["platform"].clone(), annotations: desc.get("annotations").cloned(), layout: one.output.output.map(PathBuf::from).unwrap_or_default() });
     }

@@ -58,6 +58,9 @@ pub struct SlimArgs {
     /// Write the full plan as JSON (every path with its decision and reason); `-` for stdout.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<String>,
+    /// Write a self-contained HTML page: treemap kept/dropped, tables, path search.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<String>,
     /// Print why PATH is kept or dropped.
     #[arg(long, value_name = "PATH")]
     pub explain: Vec<String>,
@@ -212,6 +215,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let (out_args, push_to) = super::remote::redirect_push(&a.output, work);
     let image_out = if a.dry_run { None } else { Some(out_args.prepare(&img, outs)?) };
     let report_out = a.report.as_deref().map(|r| outs.add("--report", r, Kind::File)).transpose()?;
+    let html_out = super::html::add(outs, a.html.as_deref().filter(|_| !a.dry_run))?;
     let mut loaded = common::load(img, work)?;
     let before = Sizes {
         uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
@@ -235,6 +239,9 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     }
     let Some(image_out) = image_out else {
         ui::info(&report::summary(&plan, before, None, &notes));
+        if a.html.is_some() {
+            ui::info("--html: not written (--dry-run writes no image and no page)");
+        }
         if let Some(r) = report_out {
             let mut v = report::json_report(&plan, &input, before, None, &notes);
             v["packages"] = packages;
@@ -268,6 +275,21 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let kept = plan.entries.iter().filter(|e| e.keep).count();
     let comment = format!("{level}: kept {kept} of {} paths", plan.entries.len());
     let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
+    if let Some(h) = html_out {
+        let page = crate::report::html::Report {
+            input: &input,
+            entries: &plan.entries,
+            plan: Some(&plan),
+            notes: &notes,
+            layers: super::html::layers(&loaded),
+            config_before: &loaded.image.config,
+            config_after: Some(&new_cfg),
+            before,
+            after: Some(after),
+            packages: Some(&packages),
+        };
+        super::html::write(outs, h, &page)?;
+    }
     let (ref_name, repo_tags) = common::output_refs(&loaded.image, &image_out, SLIM_TAG_SUFFIX);
     let manifest = ui::step("write the image", || {
         image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, image_out.format, &outs.path(image_out.slot))

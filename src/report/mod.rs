@@ -2,6 +2,7 @@
 //! the full JSON report (every path with its decision and reason, every rule with its bytes).
 pub mod ci;
 pub mod diff;
+pub mod html;
 use crate::plan::Plan;
 use serde_json::json;
 use std::collections::BTreeMap;
