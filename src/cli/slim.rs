@@ -113,8 +113,11 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     if super::multiarch::wanted(&a.input) {
         return super::multiarch::run(a);
     }
-    if a.output.output.is_none() && !a.dry_run {
-        return Err(Error::Usage("slim needs -o OUT (or --dry-run)".into()));
+    if a.output.output.is_none() && !a.dry_run && a.explain.is_empty() {
+        return Err(Error::Usage("slim needs -o OUT (or --dry-run, or --explain PATH)".into()));
+    }
+    if a.dry_run && a.report.as_deref().is_some_and(|r| r != "-") {
+        return Err(Error::Usage("--dry-run writes nothing, not even --report FILE: use --report - to print the plan as JSON".into()));
     }
     if a.verify && (a.dry_run || a.output.output.as_deref() == Some("-")) {
         return Err(Error::Usage("--verify needs an image on disk to run: drop --dry-run / -o -".into()));
@@ -187,20 +190,24 @@ fn check_profile_file(f: &Path) -> Result<(), Error> {
     })
 }
 
+/// What `slim` does with the plan: explain only, print it (dry run), or write the image.
+fn mode(a: &SlimArgs) -> (bool, bool) {
+    let explain_only = !a.explain.is_empty() && a.output.output.is_none() && !a.dry_run;
+    (explain_only, a.dry_run || explain_only)
+}
+
 fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResult {
     let t0 = Instant::now();
+    let (explain_only, no_image) = mode(a);
     let img = common::open(&a.input, work)?;
     if let Some(p) = common::input_path(&a.input) {
         outs.protect_input(&p);
     }
     let (out_args, push_to) = super::remote::redirect_push(&a.output, work);
-    let image_out = if a.dry_run { None } else { Some(out_args.prepare(&img, outs)?) };
-    let report_out = a.report.as_deref().map(|r| outs.add("--report", r, Kind::File)).transpose()?;
+    let image_out = if no_image { None } else { Some(out_args.prepare(&img, outs)?) };
+    let report_out = a.report.as_deref().filter(|_| !explain_only).map(|r| outs.add("--report", r, Kind::File)).transpose()?;
     let mut loaded = common::load(img, work)?;
-    let before = Sizes {
-        uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
-        compressed: loaded.layer_stats.iter().map(|s| s.compressed).sum(),
-    };
+    let mut acc = accounting(&loaded);
     let mut cfg = loaded.image.config.clone();
     edits.apply(a, &mut cfg);
     let mut notes = Vec::new();
@@ -208,40 +215,104 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let pkgdb = crate::pkgdb::rewrite(&loaded.tree, &loaded.store, &plan, a.package_db)?;
     pkgdb.overrule(&mut plan);
     notes.extend(pkgdb.notes());
-    let packages = serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?;
     for p in &a.explain {
         ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
-    let input = a.input.image.clone();
+    if explain_only {
+        return Ok(());
+    }
+    let mut report = Report { input: a.input.image.clone(), packages: serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?, pack: Value::Null, slot: report_out };
     if a.strict && !plan.risks.is_empty() {
-        ui::info(&report::summary(&plan, before, None, &notes));
+        ui::info(&report::summary(&plan, &acc, &notes));
         return Err(Error::Policy(format!("--strict: {} risk(s), nothing written; first: {}", plan.risks.len(), plan.risks[0])));
     }
-    let Some(image_out) = image_out else {
-        ui::info(&report::summary(&plan, before, None, &notes));
-        if let Some(r) = report_out {
-            let mut v = report::json_report(&plan, &input, before, None, &notes);
-            v["packages"] = packages;
-            write_report(outs, r, &v)?;
-        }
-        return outs.commit();
-    };
     plan.apply(&mut loaded.tree);
     pkgdb.write_into(&mut loaded.tree, &mut loaded.store)?;
-    let mut packed = Vec::new();
-    if a.pack {
-        let opts = crate::pack::PackOptions { method: a.pack_method.into(), level: a.pack_level, ..Default::default() };
-        packed = ui::step("pack executables", || crate::pack::pack_tree(&mut loaded.tree, &mut loaded.store, &opts))
-            .map_err(|e| Error::Other(format!("packing: {e}")))?;
-        for r in &packed {
-            notes.push(format!("pack {}: {}", r.path, r.decision));
-        }
-    }
+    report.pack = pack(a, &plan, &mut loaded, &mut acc, &mut notes)?;
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
+    let Some(image_out) = image_out else {
+        // The plan in full, with the size the layer would have: the tar is counted, not written.
+        let (Counter(counted), stats) = ui::step("count the layer", || crate::layer::write_tree(&loaded.tree, &loaded.store, Counter(0), &wopts))?;
+        acc.after = Some(report::After { uncompressed: counted, stored: None, content: stats.content_bytes, compression: String::new(), dry_run: true });
+        ui::info(&report::summary(&plan, &acc, &notes));
+        report.write(outs, &plan, &acc, &notes)?;
+        return outs.commit();
+    };
     let layer = ui::step("write the layer", || {
         image::build_layer(&loaded.tree, &loaded.store, image_out.compression, outs.scratch(image_out.slot), &wopts)
     })?;
-    let after = Sizes { uncompressed: layer.uncompressed_size, compressed: layer.size };
+    acc.after = Some(report::After {
+        uncompressed: layer.uncompressed_size,
+        stored: Some(layer.size),
+        content: layer.stats.content_bytes,
+        compression: format!("{:?}", image_out.compression).to_lowercase(),
+        dry_run: false,
+    });
+    let manifest = write_image(a, edits, &loaded, cfg, &plan, layer, &image_out, outs)?;
+    report.write(outs, &plan, &acc, &notes)?;
+    ui::step("put the outputs in place", || outs.commit())?;
+    if let Some(t) = &push_to {
+        ui::step("push", || super::remote::push_output(&super::remote::staging_output(work), t, &a.input))?;
+    }
+    ui::info(&report::summary(&plan, &acc, &notes));
+    ui::info(&format!("{} in {:.1}s", common::wrote(outs, &image_out, &manifest), t0.elapsed().as_secs_f64()));
+    if a.verify {
+        crate::sandbox::session::catch_interrupts();
+        let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone(), insecure_registry: a.input.insecure_registry.clone() };
+        let opts = crate::sandbox::session::RunOptions { capture: true, ..Default::default() };
+        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
+    }
+    Ok(())
+}
+
+/// Counts the bytes of a tar that a dry run does not write.
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The input's sizes, for the summary's waterfall.
+fn accounting(loaded: &common::Loaded) -> report::Accounting {
+    report::Accounting {
+        before: Sizes {
+            uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
+            compressed: loaded.layer_stats.iter().map(|s| s.compressed).sum(),
+        },
+        before_plain: loaded.layer_stats.iter().all(|s| s.compressed == s.uncompressed),
+        layers: loaded.layer_stats.len(),
+        layers_content: loaded.changesets.iter().map(|c| c.content_bytes).sum(),
+        ..Default::default()
+    }
+}
+
+/// `--pack`: every executable packed or skipped, with its reason (also in a dry run).
+fn pack(a: &SlimArgs, plan: &plan::Plan, loaded: &mut common::Loaded, acc: &mut report::Accounting, notes: &mut Vec<String>) -> Result<Value, Error> {
+    if !a.pack {
+        return Ok(Value::Null);
+    }
+    let opts = crate::pack::PackOptions { method: a.pack_method.into(), level: a.pack_level, ..Default::default() };
+    let packed = ui::step("pack executables", || crate::pack::pack_tree(&mut loaded.tree, &mut loaded.store, &opts))
+        .map_err(|e| Error::Other(format!("packing: {e}")))?;
+    for r in &packed {
+        notes.push(format!("pack {}: {}", report::summary::canonical_name(plan, &r.path), r.decision));
+        if let Some(p) = r.packed {
+            acc.packed += 1;
+            acc.packing_saved += r.original.saturating_sub(p);
+        }
+    }
+    serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))
+}
+
+/// The image around the new layer: labels naming the source, history, name:tag.
+#[allow(clippy::too_many_arguments)]
+fn write_image(a: &SlimArgs, edits: &Edits, loaded: &common::Loaded, mut cfg: Value, plan: &plan::Plan, layer: image::LayerOut, image_out: &common::ImageOut, outs: &Outputs) -> Result<crate::digest::Digest, Error> {
     let mut source_labels = vec![("io.imgslim.source.config-digest".to_string(), loaded.image.config_digest.to_string())];
     if let Some(m) = &loaded.image.manifest_digest {
         source_labels.push(("io.imgslim.source.digest".to_string(), m.to_string()));
@@ -252,29 +323,30 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let kept = plan.entries.iter().filter(|e| e.keep).count();
     let comment = format!("{level}: kept {kept} of {} paths", plan.entries.len());
     let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
-    let (ref_name, repo_tags) = common::output_refs(&loaded.image, &image_out, SLIM_TAG_SUFFIX);
-    let manifest = ui::step("write the image", || {
+    let (ref_name, repo_tags) = common::output_refs(&loaded.image, image_out, SLIM_TAG_SUFFIX);
+    ui::step("write the image", || {
         image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, image_out.format, &outs.path(image_out.slot))
-    })?;
-    if let Some(r) = report_out {
-        let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
-        v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;
-        v["packages"] = packages;
-        write_report(outs, r, &v)?;
+    })
+}
+
+/// The `--report` JSON, written with the outputs (or to stdout for `-`).
+struct Report {
+    input: String,
+    packages: Value,
+    pack: Value,
+    slot: Option<Slot>,
+}
+
+impl Report {
+    fn write(&self, outs: &Outputs, plan: &plan::Plan, acc: &report::Accounting, notes: &[String]) -> CmdResult {
+        let Some(slot) = self.slot else { return Ok(()) };
+        let mut v = report::json_report(plan, &self.input, acc, notes);
+        if !self.pack.is_null() {
+            v["pack"] = self.pack.clone();
+        }
+        v["packages"] = self.packages.clone();
+        write_report(outs, slot, &v)
     }
-    ui::step("put the outputs in place", || outs.commit())?;
-    if let Some(t) = &push_to {
-        ui::step("push", || super::remote::push_output(&super::remote::staging_output(work), t, &a.input))?;
-    }
-    ui::info(&report::summary(&plan, before, Some(after), &notes));
-    ui::info(&format!("{} in {:.1}s", common::wrote(outs, &image_out, &manifest), t0.elapsed().as_secs_f64()));
-    if a.verify {
-        crate::sandbox::session::catch_interrupts();
-        let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone(), insecure_registry: a.input.insecure_registry.clone() };
-        let opts = crate::sandbox::session::RunOptions { capture: true, ..Default::default() };
-        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
-    }
-    Ok(())
 }
 
 /// Appended to the input's tag in a slimmed image's name:tag (docker-archive RepoTags and
@@ -324,8 +396,8 @@ fn explain(plan: &plan::Plan, tree: &crate::fs::Tree, store: &crate::fs::Content
         return plan.explain(p);
     }
     match (plan::TreeFs { tree, store }).location(p) {
-        Some((real, via)) if plan.find(&real).is_some() => {
-            format!("{p} is {real} (through {}): {}", via.join(", "), plan.explain(&real))
+        Some((real, via)) if plan.find(&real).is_some() && !via.is_empty() => {
+            format!("{p} is {real} (through the symlink {}):\n{}", via.join(", "), plan.explain(&real))
         }
         _ => plan.explain(p),
     }

@@ -1,0 +1,146 @@
+//! The `slim` summary: a waterfall that adds up (against the layer tars the test built and the
+//! layer tar imgslim wrote), `--dry-run` predicting the written layer, `--explain` chains down
+//! to a root, hardlinked names folded, lines that fit a terminal, no schema jargon.
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+fn alpine_rootfs() -> Vec<u8> {
+    let gz = std::fs::read(shared_images().join("alpine-minirootfs-3.20.3-x86_64.tar.gz")).unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+    raw
+}
+
+const BIG: usize = 200_000;
+
+/// Alpine + a layer with /opt/big (BIG bytes) + a layer that overwrites it with 5 bytes and
+/// adds a doc and an apk cache file. Returns the layout and its three layer tars.
+fn image(dir: &Path) -> (PathBuf, Vec<Vec<u8>>) {
+    let big = vec![b'b'; BIG];
+    let junk = vec![b'x'; 300_000];
+    let l2 = layer(&[E::Dir("opt/", 0o755), E::File("opt/big", 0o644, &big)]);
+    let l3 = layer(&[
+        E::Dir("opt/", 0o755),
+        E::File("opt/big", 0o644, b"small"),
+        E::Dir("usr/share/doc/", 0o755),
+        E::Dir("usr/share/doc/tool/", 0o755),
+        E::File("usr/share/doc/tool/README", 0o644, &junk),
+        E::Dir("var/cache/apk/", 0o755),
+        E::File("var/cache/apk/APKINDEX.tar.gz", 0o644, &junk),
+    ]);
+    let layers = vec![alpine_rootfs(), l2, l3];
+    let dir = oci_layout(dir, &layers, json!({"Cmd":["/bin/sh","-c","cat /opt/big"]}));
+    (dir, layers)
+}
+
+/// The printed waterfall in tenths of its unit: (before, signed steps, after).
+fn printed_waterfall(s: &str) -> (i64, Vec<i64>, i64) {
+    let tenths = |t: &str| -> i64 {
+        let (a, b) = t.split_once('.').unwrap_or_else(|| panic!("{t}"));
+        a.parse::<i64>().unwrap() * 10 + b.parse::<i64>().unwrap()
+    };
+    let lines: Vec<&str> = s.lines().skip_while(|l| !l.starts_with("size, uncompressed")).skip(1).take_while(|l| !l.starts_with("kept because")).collect();
+    let num = |l: &str, i: usize| tenths(l.split_whitespace().nth(i).unwrap());
+    let before = num(lines[0], 0);
+    let after = num(lines.last().unwrap(), 1);
+    let steps = lines[1..lines.len() - 1].iter().map(|l| if l.trim_start().starts_with('-') { -num(l, 1) } else { num(l, 1) }).collect();
+    (before, steps, after)
+}
+
+fn step(w: &Value, what: &str) -> i64 {
+    w["steps"].as_array().unwrap().iter().find(|s| s["what"] == what).map(|s| s["bytes"].as_i64().unwrap()).unwrap_or(0)
+}
+
+#[test]
+fn waterfall_adds_up_and_dry_run_predicts_the_layer() {
+    let t = tempfile::tempdir().unwrap();
+    let (img, layers) = image(&t.path().join("img"));
+    let o = run_ok(imgslim().arg("slim").arg(&img).args(["--dry-run", "--report", "-"]));
+    let dry: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dry_text = String::from_utf8_lossy(&o.stderr).into_owned();
+    let w = &dry["waterfall"];
+    let before = w["before"].as_i64().unwrap();
+    assert_eq!(before, layers.iter().map(|l| l.len() as i64).sum::<i64>(), "before is the input's layer tars");
+    let sum: i64 = w["steps"].as_array().unwrap().iter().map(|s| s["bytes"].as_i64().unwrap()).sum();
+    assert_eq!(before + sum, w["after"].as_i64().unwrap(), "{w}");
+    assert_eq!(step(w, "overwritten or deleted by upper layers"), -(BIG as i64), "{w}");
+    assert!(step(w, "dropped: docs") <= -300_000 && step(w, "dropped: caches") <= -300_000, "{w}");
+    assert_eq!(dry["schema"], 1);
+    assert!(dry_text.contains("result (dry run, nothing written): level minimal,"), "{dry_text}");
+
+    let out = t.path().join("out");
+    let o = run_ok(imgslim().arg("slim").arg(&img).arg("-o").arg(&out).args(["--report", "-"]));
+    let real: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = String::from_utf8_lossy(&o.stderr).into_owned();
+    let written = first_layer(&out).len() as i64;
+    assert_eq!(real["waterfall"]["after"].as_i64().unwrap(), written, "after is the written layer tar");
+    assert_eq!(w["after"], real["waterfall"]["after"], "the dry run counted the layer it would write");
+    // The printed lines add up too (rounding included).
+    let (b, steps, a) = printed_waterfall(&text);
+    assert_eq!(b + steps.iter().sum::<i64>(), a, "{text}");
+    assert!(text.starts_with("result: level minimal, "), "the result comes first: {text}");
+    let order: Vec<usize> = ["result:", "size, uncompressed", "kept because:", "dropped, by rule:", "note: ", "risks"].iter().map(|h| text.find(h).unwrap_or_else(|| panic!("{h}: {text}"))).collect();
+    assert!(order.windows(2).all(|p| p[0] < p[1]), "sections out of order: {text}");
+    for bad in ["Minimal", "keep.globs", "elf_names", "elf_roots", "drop_exclusions", "MiB", "KiB"] {
+        assert!(!text.contains(bad), "{bad} in the summary: {text}");
+    }
+    // Lines fit 80 columns, unless one word (a path) alone is too long.
+    for l in text.lines() {
+        assert!(l.chars().count() <= 80 || l.split_whitespace().any(|w| w.chars().count() > 40), "too long: {l}");
+    }
+}
+
+#[test]
+fn dry_run_writes_no_report_file() {
+    let t = tempfile::tempdir().unwrap();
+    let (img, _) = image(&t.path().join("img"));
+    let r = t.path().join("r.json");
+    let o = run(imgslim().arg("slim").arg(&img).arg("--dry-run").arg("--report").arg(&r));
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!r.exists());
+}
+
+#[test]
+fn explain_without_output_prints_the_chain_to_the_root() {
+    let t = tempfile::tempdir().unwrap();
+    let (img, _) = image(&t.path().join("img"));
+    let o = run_ok(imgslim().env("TMPDIR", t.path()).arg("slim").arg(&img).args(["--keep", "/sbin/apk", "--explain", "/lib/libssl.so.3"]));
+    assert!(o.stdout.is_empty());
+    let s = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!s.contains("result"), "only the explanation: {s}");
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(lines[0].starts_with("/lib/libssl.so.3: kept: "), "{s}");
+    // Each line names the path the line above says needs it, once, down to --keep.
+    let paths: Vec<&str> = lines[1..].iter().map(|l| l.trim_start_matches([' ', '└', '─']).split(':').next().unwrap()).collect();
+    assert!(paths.contains(&"/lib/libapk.so.2.14.0"), "{s}");
+    assert_eq!(*paths.last().unwrap(), "/sbin/apk", "{s}");
+    assert!(lines.last().unwrap().ends_with("/sbin/apk: --keep /sbin/apk"), "{s}");
+    let mut uniq = paths.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), paths.len(), "a path twice: {s}");
+    for (above, p) in lines.iter().zip(&paths) {
+        assert!(above.contains(p), "'{above}' does not name {p}");
+    }
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1, "nothing but the image is left");
+}
+
+#[test]
+fn hardlinked_names_fold_into_one() {
+    let img = shared_images().join("busybox-1.38.0-musl.oci");
+    let layer = first_layer(&img);
+    let mut links = 0;
+    for e in tar::Archive::new(&layer[..]).entries().unwrap() {
+        let e = e.unwrap();
+        if e.header().entry_type() == tar::EntryType::Link && e.link_name().unwrap().unwrap().to_str() == Some("bin/[") {
+            links += 1;
+        }
+    }
+    assert!(links > 300, "{links}");
+    let o = run_ok(imgslim().arg("slim").arg(&img).arg("--dry-run"));
+    let s = String::from_utf8_lossy(&o.stderr);
+    assert!(s.contains(&format!(" /bin/sh (+{links} links) (root: Cmd)")), "{s}");
+    assert!(!s.lines().any(|l| l.contains("/bin/[ ")), "{s}");
+}
