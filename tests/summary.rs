@@ -144,3 +144,63 @@ fn hardlinked_names_fold_into_one() {
     assert!(s.contains(&format!(" /bin/sh (+{links} links) (root: Cmd)")), "{s}");
     assert!(!s.lines().any(|l| l.contains("/bin/[ ")), "{s}");
 }
+
+#[test]
+fn max_size_and_min_factor_refuse_with_exit_3_and_write_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let (img, _) = image(&t.path().join("img"));
+    let (out, r) = (t.path().join("out"), t.path().join("r.json"));
+    for gate in [["--max-size", "1kB"], ["--min-factor", "1000"]] {
+        let o = run(imgslim().env("TMPDIR", t.path()).arg("slim").arg(&img).arg("-o").arg(&out).arg("--report").arg(&r).args(gate));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{gate:?}: {err}");
+        assert!(err.contains(gate[0]) && err.contains("nothing written"), "{err}");
+        assert!(!out.exists() && !r.exists(), "{gate:?} wrote something");
+        let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+    for (flag, bad) in [("--max-size", "lots"), ("--min-factor", "0")] {
+        assert_eq!(run(imgslim().arg("slim").arg(&img).arg("-o").arg(&out).args([flag, bad])).status.code(), Some(2), "{flag} {bad}");
+    }
+    // Met: written as usual; the dry run checks the same numbers.
+    run_ok(imgslim().arg("slim").arg(&img).arg("--dry-run").args(["--max-size", "100MB", "--min-factor", "1.5"]));
+    assert_eq!(run(imgslim().arg("slim").arg(&img).arg("--dry-run").args(["--max-size", "1kB"])).status.code(), Some(3));
+    run_ok(imgslim().arg("slim").arg(&img).arg("-o").arg(&out).args(["--max-size", "100MB", "--min-factor", "1.5"]));
+    assert!(out.join("index.json").exists());
+}
+
+/// The layer blob of a one-layer layout, and its manifest entry.
+fn blob(layout: &Path) -> (Vec<u8>, Value, String) {
+    let rd = |d: &str| std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap();
+    let idx: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m: Value = serde_json::from_slice(&rd(idx["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let cfg: Value = serde_json::from_slice(&rd(m["config"]["digest"].as_str().unwrap())).unwrap();
+    let l = m["layers"][0].clone();
+    (rd(l["digest"].as_str().unwrap()), l, cfg["rootfs"]["diff_ids"][0].as_str().unwrap().to_string())
+}
+
+#[test]
+fn compression_levels_give_the_same_tar_in_smaller_blobs() {
+    let t = tempfile::tempdir().unwrap();
+    let (img, _) = image(&t.path().join("img"));
+    let mut sizes = std::collections::BTreeMap::new();
+    for (c, tool) in [("gzip:1", "gzip"), ("gzip:12", "gzip"), ("zstd:1", "zstd"), ("zstd:19", "zstd")] {
+        let out = t.path().join(c.replace(':', "-"));
+        let o = run_ok(imgslim().arg("slim").arg(&img).arg("-o").arg(&out).args(["--compression", c]));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("{c} layers")), "{}", String::from_utf8_lossy(&o.stderr));
+        let (bytes, desc, diff_id) = blob(&out);
+        assert!(desc["mediaType"].as_str().unwrap().ends_with(&format!("+{tool}")), "{desc}");
+        // The system's own decompressor gives back the tar the config names.
+        let mut child = std::process::Command::new(tool).arg("-dc").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feed = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes).unwrap());
+        let tar = child.wait_with_output().unwrap().stdout;
+        feed.join().unwrap();
+        assert_eq!(format!("sha256:{}", sha256_hex(&tar)), diff_id, "{c}");
+        sizes.insert(c, desc["size"].as_u64().unwrap());
+    }
+    assert!(sizes["gzip:12"] < sizes["gzip:1"] && sizes["zstd:19"] < sizes["zstd:1"], "{sizes:?}");
+    for bad in ["gzip:13", "zstd:0", "lz4", "none:3"] {
+        assert_eq!(run(imgslim().arg("slim").arg(&img).arg("--dry-run").args(["--compression", bad])).status.code(), Some(2), "{bad}");
+    }
+}

@@ -32,8 +32,9 @@ pub struct OutputArgs {
     /// Output format [default: from OUT's name (`.tar` → an archive), else the input's kind].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Layer compression [default: gzip; docker-archive accepts gzip or none].
-    #[arg(long, value_enum)]
+    /// Layer compression: gzip[:1-12], zstd[:1-19] or none [default: gzip (level 6); zstd is
+    /// level 3; docker-archive accepts gzip or none]. See the README for sizes and speeds.
+    #[arg(long, value_name = "METHOD[:LEVEL]", value_parser = Compression::parse)]
     pub compression: Option<Compression>,
     /// name:tag to record in the output [default: the input's].
     #[arg(long, value_name = "NAME:TAG")]
@@ -100,8 +101,8 @@ impl OutputArgs {
         };
         let name = ImageName::parse(out)?;
         let format = self.format_for(img, &name)?;
-        let compression = self.compression.unwrap_or(Compression::Gzip);
-        if format == Format::DockerArchive && compression == Compression::Zstd {
+        let compression = self.compression.unwrap_or_default();
+        if format == Format::DockerArchive && compression.is_zstd() {
             // containerd-store `docker load` labels every compressed layer gzip, zstd included.
             return Err(Error::Usage(
                 "--format docker-archive with --compression zstd does not load everywhere; use gzip or none".into(),
@@ -129,7 +130,7 @@ pub fn wrote(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> 
         Format::OciArchive => "oci-archive",
         Format::DockerArchive => "docker-archive",
     };
-    let comp = format!("{:?}", o.compression).to_lowercase();
+    let comp = o.compression.to_string();
     let to = if outs.is_stdout(o.slot) { "stdout".to_string() } else { outs.given(o.slot).to_string() };
     format!("wrote {to} ({fmt}, {comp} layers, manifest {manifest})")
 }

@@ -66,6 +66,14 @@ pub struct SlimArgs {
     /// Any risk (unresolved command, broken root, dropped app tree…) is an error: exit 3, nothing written
     #[arg(long)]
     pub strict: bool,
+    /// Refuse (exit 3, nothing written) when the slimmed image is larger than SIZE:
+    /// uncompressed layer bytes, as `docker images` counts them (`50MB`, `20MiB`, bytes).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Refuse (exit 3, nothing written) unless the image shrinks at least X times
+    /// (uncompressed layer bytes before ÷ after; `--min-factor 4`).
+    #[arg(long, value_name = "X")]
+    pub min_factor: Option<f64>,
     /// Pack large executables UPX-style (each packed or skipped binary is listed with its reason).
     #[arg(long)]
     pub pack: bool,
@@ -123,12 +131,43 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         return Err(Error::Usage("--verify needs an image on disk to run: drop --dry-run / -o -".into()));
     }
     a.probes.probes()?;
+    let gates = Gates::parse(a)?;
     let edits = Edits::parse(a)?;
     let work = common::work_area()?;
     // Forked before the run's threads: it removes the work area even if a verify run is killed.
     let _guardian = if a.verify || a.trace { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
     let mut outs = Outputs::new(a.output.force, work.path());
-    slim(a, &edits, work.path(), &mut outs).map_err(|e| outs.user_error(e))
+    slim(a, &edits, &gates, work.path(), &mut outs).map_err(|e| outs.user_error(e))
+}
+
+/// `--max-size` and `--min-factor`, checked on the result before anything is put in place.
+struct Gates {
+    max_size: Option<u64>,
+    min_factor: Option<f64>,
+}
+
+impl Gates {
+    fn parse(a: &SlimArgs) -> Result<Gates, Error> {
+        let max_size = a.max_size.as_deref().map(|v| super::ci::bytes("--max-size", v)).transpose()?;
+        if let Some(f) = a.min_factor.filter(|f| !(f.is_finite() && *f > 0.0)) {
+            return Err(Error::Usage(format!("--min-factor {f}: expected a number above 0, like 4")));
+        }
+        Ok(Gates { max_size, min_factor: a.min_factor })
+    }
+
+    /// Exit 3 naming the gate missed and by how much; the outputs are dropped, not placed.
+    fn check(&self, acc: &report::Accounting) -> CmdResult {
+        let Some(after) = &acc.after else { return Ok(()) };
+        let (before, after) = (acc.before.uncompressed, after.uncompressed);
+        if let Some(max) = self.max_size.filter(|m| after > *m) {
+            return Err(Error::Policy(format!("--max-size {}: the slimmed image is {} ({} bytes over), nothing written", report::human(max), report::human(after), after - max)));
+        }
+        let factor = before as f64 / after.max(1) as f64;
+        if let Some(min) = self.min_factor.filter(|m| factor < *m) {
+            return Err(Error::Policy(format!("--min-factor {min}: {} -> {} is {factor:.2}x, nothing written", report::human(before), report::human(after))));
+        }
+        Ok(())
+    }
 }
 
 /// Config edits from the flags, checked before any work.
@@ -196,7 +235,7 @@ fn mode(a: &SlimArgs) -> (bool, bool) {
     (explain_only, a.dry_run || explain_only)
 }
 
-fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResult {
+fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outputs) -> CmdResult {
     let t0 = Instant::now();
     let (explain_only, no_image) = mode(a);
     let img = common::open(&a.input, work)?;
@@ -235,6 +274,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
         let (Counter(counted), stats) = ui::step("count the layer", || crate::layer::write_tree(&loaded.tree, &loaded.store, Counter(0), &wopts))?;
         acc.after = Some(report::After { uncompressed: counted, stored: None, content: stats.content_bytes, compression: String::new(), dry_run: true });
         ui::info(&report::summary(&plan, &acc, &notes));
+        gates.check(&acc)?;
         report.write(outs, &plan, &acc, &notes)?;
         return outs.commit();
     };
@@ -245,10 +285,14 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
         uncompressed: layer.uncompressed_size,
         stored: Some(layer.size),
         content: layer.stats.content_bytes,
-        compression: format!("{:?}", image_out.compression).to_lowercase(),
+        compression: image_out.compression.to_string(),
         dry_run: false,
     });
     let manifest = write_image(a, edits, &loaded, cfg, &plan, layer, &image_out, outs)?;
+    if let Err(e) = gates.check(&acc) {
+        ui::info(&report::summary(&plan, &acc, &notes));
+        return Err(e);
+    }
     report.write(outs, &plan, &acc, &notes)?;
     ui::step("put the outputs in place", || outs.commit())?;
     if let Some(t) = &push_to {

@@ -32,7 +32,7 @@ pub struct After {
     pub stored: Option<u64>,
     /// Regular-file bytes in the new layer.
     pub content: u64,
-    /// gzip, zstd or none (as `--compression` spells it).
+    /// gzip, zstd:19, none… (as `--compression` spells it).
     pub compression: String,
     /// A dry run: the tar was counted, not written.
     pub dry_run: bool,
