@@ -123,13 +123,38 @@ impl OutputArgs {
     }
 }
 
-/// The summary's last line: where, in which format, which manifest.
-pub fn wrote(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> String {
-    let fmt = match o.format {
+fn format_name(f: Format) -> &'static str {
+    match f {
         Format::Oci => "oci",
         Format::OciArchive => "oci-archive",
         Format::DockerArchive => "docker-archive",
-    };
+    }
+}
+
+/// The written image in `--json` and `--report` documents.
+pub fn output_json(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> serde_json::Value {
+    let to = if outs.is_stdout(o.slot) { "-".to_string() } else { outs.given(o.slot).to_string() };
+    serde_json::json!({"path": to, "format": format_name(o.format), "compression": o.compression.to_string(), "manifest_digest": manifest.to_string()})
+}
+
+/// `--json` prints one document on stdout: nothing else may be written there.
+pub fn check_json_stdout(json: bool, stdout_users: &[(&str, Option<&str>)]) -> Result<()> {
+    match stdout_users.iter().find(|(_, v)| *v == Some("-")) {
+        Some((flag, _)) if json => Err(Error::Usage(format!("--json prints on stdout, and so does {flag} -: use a file for one of them"))),
+        _ => Ok(()),
+    }
+}
+
+/// Print a `--json` document.
+pub fn print_json(v: &serde_json::Value) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::Other(format!("serialising JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+/// The summary's last line: where, in which format, which manifest.
+pub fn wrote(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> String {
+    let fmt = format_name(o.format);
     let comp = o.compression.to_string();
     let to = if outs.is_stdout(o.slot) { "stdout".to_string() } else { outs.given(o.slot).to_string() };
     format!("wrote {to} ({fmt}, {comp} layers, manifest {manifest})")

@@ -63,6 +63,9 @@ pub struct SlimArgs {
     /// Print the plan without writing an image.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the result as one JSON object (schema 1) on stdout (the summary stays on stderr).
+    #[arg(long)]
+    pub json: bool,
     /// Any risk (unresolved command, broken root, dropped app tree…) is an error: exit 3, nothing written
     #[arg(long)]
     pub strict: bool,
@@ -124,6 +127,7 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     if a.output.output.is_none() && !a.dry_run && a.explain.is_empty() {
         return Err(Error::Usage("slim needs -o OUT (or --dry-run, or --explain PATH)".into()));
     }
+    common::check_json_stdout(a.json, &[("-o", a.output.output.as_deref()), ("--report", a.report.as_deref())])?;
     if a.dry_run && a.report.as_deref().is_some_and(|r| r != "-") {
         return Err(Error::Usage("--dry-run writes nothing, not even --report FILE: use --report - to print the plan as JSON".into()));
     }
@@ -260,7 +264,14 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     if explain_only {
         return Ok(());
     }
-    let mut report = Report { input: a.input.image.clone(), packages: serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?, pack: Value::Null, slot: report_out };
+    let mut report = Report {
+        input: a.input.image.clone(),
+        packages: serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?,
+        pack: Value::Null,
+        slot: report_out,
+        output: Value::Null,
+        options: options(a),
+    };
     if a.strict && !plan.risks.is_empty() {
         ui::info(&report::summary(&plan, &acc, &notes));
         return Err(Error::Policy(format!("--strict: {} risk(s), nothing written; first: {}", plan.risks.len(), plan.risks[0])));
@@ -276,7 +287,8 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
         ui::info(&report::summary(&plan, &acc, &notes));
         gates.check(&acc)?;
         report.write(outs, &plan, &acc, &notes)?;
-        return outs.commit();
+        outs.commit()?;
+        return report.print(a.json, &plan, &acc, &notes);
     };
     let layer = ui::step("write the layer", || {
         image::build_layer(&loaded.tree, &loaded.store, image_out.compression, outs.scratch(image_out.slot), &wopts)
@@ -293,6 +305,7 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
         ui::info(&report::summary(&plan, &acc, &notes));
         return Err(e);
     }
+    report.output = common::output_json(outs, &image_out, &manifest);
     report.write(outs, &plan, &acc, &notes)?;
     ui::step("put the outputs in place", || outs.commit())?;
     if let Some(t) = &push_to {
@@ -300,11 +313,12 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     }
     ui::info(&report::summary(&plan, &acc, &notes));
     ui::info(&format!("{} in {:.1}s", common::wrote(outs, &image_out, &manifest), t0.elapsed().as_secs_f64()));
+    report.print(a.json, &plan, &acc, &notes)?;
     if a.verify {
         crate::sandbox::session::catch_interrupts();
         let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone(), insecure_registry: a.input.insecure_registry.clone() };
         let opts = crate::sandbox::session::RunOptions { capture: true, ..Default::default() };
-        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
+        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work, false)?;
     }
     Ok(())
 }
@@ -373,18 +387,52 @@ fn write_image(a: &SlimArgs, edits: &Edits, loaded: &common::Loaded, mut cfg: Va
     })
 }
 
-/// The `--report` JSON, written with the outputs (or to stdout for `-`).
+/// The flags that shaped the plan, for the `--report` and `--json` documents.
+fn options(a: &SlimArgs) -> Value {
+    serde_json::json!({
+        "level": a.level,
+        "profiles": a.profiles,
+        "keep": a.keep,
+        "drop": a.drop,
+        "distroless": a.distroless,
+        "package_db": a.package_db,
+        "pack": a.pack,
+        "trace": a.trace,
+        "from_trace": a.from_trace,
+        "compression": a.output.compression.unwrap_or_default().to_string(),
+        "max_size": a.max_size,
+        "min_factor": a.min_factor,
+    })
+}
+
+/// The `--report` JSON, written with the outputs (or to stdout for `-`), and `--json`.
 struct Report {
     input: String,
     packages: Value,
     pack: Value,
     slot: Option<Slot>,
+    /// The written image (null in a dry run).
+    output: Value,
+    options: Value,
 }
 
 impl Report {
+    /// `--json`: the result in one document (the plan's paths are the `--report`'s).
+    fn print(&self, json: bool, plan: &plan::Plan, acc: &report::Accounting, notes: &[String]) -> CmdResult {
+        if !json {
+            return Ok(());
+        }
+        let mut v = report::result_json(plan, &self.input, acc, notes);
+        v["output"] = self.output.clone();
+        v["options"] = self.options.clone();
+        common::print_json(&v)
+    }
+
     fn write(&self, outs: &Outputs, plan: &plan::Plan, acc: &report::Accounting, notes: &[String]) -> CmdResult {
         let Some(slot) = self.slot else { return Ok(()) };
         let mut v = report::json_report(plan, &self.input, acc, notes);
+        v["output"] = self.output.clone();
+        v["options"] = self.options.clone();
         if !self.pack.is_null() {
             v["pack"] = self.pack.clone();
         }

@@ -31,6 +31,20 @@ pub fn human(bytes: u64) -> String {
 /// Version of the JSON documents (`--report`, `--json`); bumped when a field changes meaning.
 pub const SCHEMA: u32 = 1;
 
+/// `slim --json`: the result without the per-path plan (that is `--report`'s).
+pub fn result_json(plan: &Plan, input: &str, acc: &Accounting, extra: &[String]) -> serde_json::Value {
+    let files = |keep: bool| plan.entries.iter().filter(|e| e.keep == keep && e.kind != "dir").count();
+    let mut v = json_report(plan, input, acc, extra);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("paths");
+        o.insert("command".into(), json!("slim"));
+        o.insert("files_kept".into(), json!(files(true)));
+        o.insert("files_dropped".into(), json!(files(false)));
+        o.insert("rules".into(), json!(plan.rules.iter().filter(|r| r.files > 0).collect::<Vec<_>>()));
+    }
+    v
+}
+
 /// The `--report` JSON: the plan, the sizes and the waterfall (exact bytes).
 pub fn json_report(plan: &Plan, input: &str, acc: &Accounting, extra: &[String]) -> serde_json::Value {
     let waterfall = summary::waterfall(plan, acc).map(|(before, steps, after)| json!({"before": before, "steps": steps, "after": after}));
