@@ -55,7 +55,8 @@ pub fn json_report(plan: &Plan, input: &str, acc: &Accounting, extra: &[String])
         "roots": plan.roots.iter().map(|(p, l)| json!({"path": p, "label": l})).collect::<Vec<_>>(),
         "profiles": plan.profiles.iter().map(|(n, w)| json!({"name": n, "why": w})).collect::<Vec<_>>(),
         "size_before": acc.before,
-        "size_after": acc.after.as_ref().map(|a| Sizes { uncompressed: a.uncompressed, compressed: a.stored.unwrap_or(a.uncompressed) }),
+        // A dry run counts the tar and compresses nothing: no compressed size.
+        "size_after": acc.after.as_ref().map(|a| json!({"uncompressed": a.uncompressed, "compressed": a.stored})),
         "dry_run": acc.after.as_ref().is_some_and(|a| a.dry_run),
         "waterfall": waterfall,
         "kept_bytes": plan.bytes(true),
