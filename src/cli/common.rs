@@ -190,7 +190,7 @@ pub fn open(input: &InputArgs, work: &Path) -> Result<Image> {
         None => (Platform { os: "linux".into(), arch: "amd64".into(), variant: None }, false),
     };
     // A registry reference is pulled (verified, cached) into an OCI layout in the work area.
-    let local = ui::step("pull the input", || super::remote::resolve_input(input, &platform, explicit, work))?;
+    let local = ui::step_bytes("pull the input", None, || super::remote::resolve_input(input, &platform, explicit, work))?;
     let name = ImageName::parse(&local)?;
     let opts = OpenOptions { reference: name.reference.clone(), platform, platform_explicit: explicit };
     ui::step("open the input", || image::open(&name, &opts, work))
@@ -198,7 +198,8 @@ pub fn open(input: &InputArgs, work: &Path) -> Result<Image> {
 
 /// Unpack and squash an opened image.
 pub fn load(image: Image, work: &Path) -> Result<Loaded> {
-    let unpacked = ui::step("unpack the layers", || image::unpack(&image, work))?;
+    let total: u64 = image.layers.iter().filter_map(|l| l.size).sum();
+    let unpacked = ui::step_bytes("read and verify the layers", Some(total), || image::unpack(&image, work))?;
     let names: Vec<String> = image.layers.iter().map(|l| l.describe()).collect();
     let (tree, apply_stats) = ui::step("merge the layers", || layer::squash(&unpacked.changesets, &names))?;
     Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats, changesets: unpacked.changesets })

@@ -254,7 +254,7 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     let mut cfg = loaded.image.config.clone();
     edits.apply(a, &mut cfg);
     let mut notes = Vec::new();
-    let mut plan = ui::step("plan", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes, work))?;
+    let mut plan = ui::step("plan (roots, ELF closure, profiles)", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes, work))?;
     let pkgdb = crate::pkgdb::rewrite(&loaded.tree, &loaded.store, &plan, a.package_db)?;
     pkgdb.overrule(&mut plan);
     notes.extend(pkgdb.notes());
@@ -282,7 +282,7 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
     let Some(image_out) = image_out else {
         // The plan in full, with the size the layer would have: the tar is counted, not written.
-        let (Counter(counted), stats) = ui::step("count the layer", || crate::layer::write_tree(&loaded.tree, &loaded.store, Counter(0), &wopts))?;
+        let (Counter(counted), stats) = ui::step_bytes("count the layer", None, || crate::layer::write_tree(&loaded.tree, &loaded.store, Counter(0), &wopts))?;
         acc.after = Some(report::After { uncompressed: counted, stored: None, content: stats.content_bytes, compression: String::new(), dry_run: true });
         ui::info(&report::summary(&plan, &acc, &notes));
         gates.check(&acc)?;
@@ -290,7 +290,7 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
         outs.commit()?;
         return report.print(a.json, &plan, &acc, &notes);
     };
-    let layer = ui::step("write the layer", || {
+    let layer = ui::step_bytes("write the layer", None, || {
         image::build_layer(&loaded.tree, &loaded.store, image_out.compression, outs.scratch(image_out.slot), &wopts)
     })?;
     acc.after = Some(report::After {

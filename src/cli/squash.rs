@@ -33,7 +33,7 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
     let out = out_args.prepare(&img, outs)?;
     let loaded = common::load(img, work)?;
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
-    let layer = ui::step("write the layer", || image::build_layer(&loaded.tree, &loaded.store, out.compression, outs.scratch(out.slot), &wopts))?;
+    let layer = ui::step_bytes("write the layer", None, || image::build_layer(&loaded.tree, &loaded.store, out.compression, outs.scratch(out.slot), &wopts))?;
     let n = loaded.image.layers.len();
     let from = loaded.image.manifest_digest.as_ref().map(|d| d.to_string()).unwrap_or_else(|| loaded.image.config_digest.to_string());
     let cfg = config::with_new_layers(

@@ -118,7 +118,7 @@ pub fn traced_needs(trace_now: bool, files: &[PathBuf], probes: &ProbeArgs, load
     if trace_now {
         session::catch_interrupts();
         let out = work.join("slim-trace.json");
-        let n = record(loaded, &ContainerArgs::default(), probes, &[], work, &out)?;
+        let n = super::ui::step("trace the app", || record(loaded, &ContainerArgs::default(), probes, &[], work, &out))?;
         eprintln!("imgslim: traced {n} events");
         files.push(out);
     }
