@@ -204,3 +204,17 @@ fn compression_levels_give_the_same_tar_in_smaller_blobs() {
         assert_eq!(run(imgslim().arg("slim").arg(&img).arg("--dry-run").args(["--compression", bad])).status.code(), Some(2), "{bad}");
     }
 }
+
+#[test]
+fn dry_run_shows_the_pack_decisions_and_counts_them_in_the_waterfall() {
+    let img = shared_images().join("busybox-1.38.0-musl.oci");
+    let o = run_ok(imgslim().arg("slim").arg(&img).args(["--dry-run", "--pack", "--report", "-"]));
+    let s = String::from_utf8_lossy(&o.stderr).split_whitespace().collect::<Vec<_>>().join(" ");
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let packed: Vec<&Value> = r["pack"].as_array().unwrap().iter().filter(|p| p["packed"].is_u64()).collect();
+    assert_eq!(packed.len(), 1, "{}", r["pack"]);
+    let saved = packed[0]["original"].as_i64().unwrap() - packed[0]["packed"].as_i64().unwrap();
+    assert_eq!(step(&r["waterfall"], "packing (1 executable)"), -saved, "{}", r["waterfall"]);
+    assert!(s.contains("note: pack /bin/sh (+404 links): packed 1.2 MB ->"), "{s}");
+    assert!(s.contains("note: pack /bin/getconf: skipped: too small"), "{s}");
+}
