@@ -15,6 +15,7 @@ pub mod pack;
 pub mod pkgdb;
 pub mod plan;
 pub mod profile;
+pub mod progress;
 pub mod registry;
 pub mod report;
 pub mod sandbox;

@@ -125,7 +125,7 @@ fn a_trace_of_another_image_is_refused() {
 
 /// Uncompressed bytes of a slim's output, from its summary line.
 fn slim_size(out: &str) -> f64 {
-    let line = out.lines().find(|l| l.starts_with("size: uncompressed")).unwrap_or_else(|| panic!("{out}"));
+    let line = out.lines().find(|l| l.starts_with("result: ")).unwrap_or_else(|| panic!("{out}"));
     let after = line.split("-> ").nth(1).unwrap();
     let mut w = after.split_whitespace();
     let n: f64 = w.next().unwrap().parse().unwrap();

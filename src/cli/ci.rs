@@ -104,7 +104,7 @@ fn ratio(name: &str, v: &str) -> Result<f64, Error> {
 }
 
 /// `20MB` (SI), `5MiB` (binary), `123` (bytes).
-fn bytes(name: &str, v: &str) -> Result<u64, Error> {
+pub(crate) fn bytes(name: &str, v: &str) -> Result<u64, Error> {
     let v = v.trim();
     let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
     let (num, unit) = v.split_at(split);

@@ -32,8 +32,9 @@ pub struct OutputArgs {
     /// Output format [default: from OUT's name (`.tar` → an archive), else the input's kind].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Layer compression [default: gzip; docker-archive accepts gzip or none].
-    #[arg(long, value_enum)]
+    /// Layer compression: gzip[:1-12], zstd[:1-19] or none [default: gzip (level 6); zstd is
+    /// level 3; docker-archive accepts gzip or none]. See the README for sizes and speeds.
+    #[arg(long, value_name = "METHOD[:LEVEL]", value_parser = Compression::parse)]
     pub compression: Option<Compression>,
     /// name:tag to record in the output [default: the input's].
     #[arg(long, value_name = "NAME:TAG")]
@@ -100,8 +101,8 @@ impl OutputArgs {
         };
         let name = ImageName::parse(out)?;
         let format = self.format_for(img, &name)?;
-        let compression = self.compression.unwrap_or(Compression::Gzip);
-        if format == Format::DockerArchive && compression == Compression::Zstd {
+        let compression = self.compression.unwrap_or_default();
+        if format == Format::DockerArchive && compression.is_zstd() {
             // containerd-store `docker load` labels every compressed layer gzip, zstd included.
             return Err(Error::Usage(
                 "--format docker-archive with --compression zstd does not load everywhere; use gzip or none".into(),
@@ -122,14 +123,39 @@ impl OutputArgs {
     }
 }
 
-/// The summary's last line: where, in which format, which manifest.
-pub fn wrote(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> String {
-    let fmt = match o.format {
+fn format_name(f: Format) -> &'static str {
+    match f {
         Format::Oci => "oci",
         Format::OciArchive => "oci-archive",
         Format::DockerArchive => "docker-archive",
-    };
-    let comp = format!("{:?}", o.compression).to_lowercase();
+    }
+}
+
+/// The written image in `--json` and `--report` documents.
+pub fn output_json(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> serde_json::Value {
+    let to = if outs.is_stdout(o.slot) { "-".to_string() } else { outs.given(o.slot).to_string() };
+    serde_json::json!({"path": to, "format": format_name(o.format), "compression": o.compression.to_string(), "manifest_digest": manifest.to_string()})
+}
+
+/// `--json` prints one document on stdout: nothing else may be written there.
+pub fn check_json_stdout(json: bool, stdout_users: &[(&str, Option<&str>)]) -> Result<()> {
+    match stdout_users.iter().find(|(_, v)| *v == Some("-")) {
+        Some((flag, _)) if json => Err(Error::Usage(format!("--json prints on stdout, and so does {flag} -: use a file for one of them"))),
+        _ => Ok(()),
+    }
+}
+
+/// Print a `--json` document.
+pub fn print_json(v: &serde_json::Value) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::Other(format!("serialising JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+/// The summary's last line: where, in which format, which manifest.
+pub fn wrote(outs: &Outputs, o: &ImageOut, manifest: &crate::digest::Digest) -> String {
+    let fmt = format_name(o.format);
+    let comp = o.compression.to_string();
     let to = if outs.is_stdout(o.slot) { "stdout".to_string() } else { outs.given(o.slot).to_string() };
     format!("wrote {to} ({fmt}, {comp} layers, manifest {manifest})")
 }
@@ -164,7 +190,7 @@ pub fn open(input: &InputArgs, work: &Path) -> Result<Image> {
         None => (Platform { os: "linux".into(), arch: "amd64".into(), variant: None }, false),
     };
     // A registry reference is pulled (verified, cached) into an OCI layout in the work area.
-    let local = ui::step("pull the input", || super::remote::resolve_input(input, &platform, explicit, work))?;
+    let local = ui::step_bytes("pull the input", None, || super::remote::resolve_input(input, &platform, explicit, work))?;
     let name = ImageName::parse(&local)?;
     let opts = OpenOptions { reference: name.reference.clone(), platform, platform_explicit: explicit };
     ui::step("open the input", || image::open(&name, &opts, work))
@@ -172,7 +198,8 @@ pub fn open(input: &InputArgs, work: &Path) -> Result<Image> {
 
 /// Unpack and squash an opened image.
 pub fn load(image: Image, work: &Path) -> Result<Loaded> {
-    let unpacked = ui::step("unpack the layers", || image::unpack(&image, work))?;
+    let total: u64 = image.layers.iter().filter_map(|l| l.size).sum();
+    let unpacked = ui::step_bytes("read and verify the layers", Some(total), || image::unpack(&image, work))?;
     let names: Vec<String> = image.layers.iter().map(|l| l.describe()).collect();
     let (tree, apply_stats) = ui::step("merge the layers", || layer::squash(&unpacked.changesets, &names))?;
     Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats, changesets: unpacked.changesets })

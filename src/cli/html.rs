@@ -39,12 +39,13 @@ pub fn entries(l: &Loaded) -> Vec<Entry> {
         .walk()
         .into_iter()
         .map(|(raw, id)| {
-            let size = match l.tree.node(id) {
-                crate::fs::Node::Leaf(ino) if seen.insert(*ino) => l.tree.size(id),
-                _ => 0,
+            let inode = match l.tree.node(id) {
+                crate::fs::Node::Leaf(ino) => Some(*ino),
+                _ => None,
             };
+            let size = if inode.is_some_and(|i| seen.insert(i)) { l.tree.size(id) } else { 0 };
             let path = format!("/{}", String::from_utf8_lossy(&raw));
-            Entry { path, raw, kind: l.tree.kind(id).name(), size, keep: true, why: String::new(), rule: None, category: None }
+            Entry { path, raw, kind: l.tree.kind(id).name(), size, keep: true, why: String::new(), rule: None, category: None, via: None, inode }
         })
         .collect()
 }

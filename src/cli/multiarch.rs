@@ -37,6 +37,10 @@ pub fn run(a: &SlimArgs) -> CmdResult {
         (Some(o), false) => PathBuf::from(o),
         _ => return Err(Error::Usage("--platform all/a list needs -o OUT (an OCI layout directory or docker://REF)".into())),
     };
+    if a.json {
+        // One document per run is the contract; a per-platform list is not designed yet.
+        return Err(Error::Usage("--json with several platforms is not supported: use --report FILE (one per platform)".into()));
+    }
     if a.output.format.is_some_and(|f| f != image::Format::Oci) {
         return Err(Error::Usage("several platforms are written as one OCI index: use --format oci or -o docker://REF".into()));
     }

@@ -67,9 +67,20 @@ pub struct SlimArgs {
     /// Print the plan without writing an image.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the result as one JSON object (schema 1) on stdout (the summary stays on stderr).
+    #[arg(long)]
+    pub json: bool,
     /// Any risk (unresolved command, broken root, dropped app tree…) is an error: exit 3, nothing written
     #[arg(long)]
     pub strict: bool,
+    /// Refuse (exit 3, nothing written) when the slimmed image is larger than SIZE:
+    /// uncompressed layer bytes, as `docker images` counts them (`50MB`, `20MiB`, bytes).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Refuse (exit 3, nothing written) unless the image shrinks at least X times
+    /// (uncompressed layer bytes before ÷ after; `--min-factor 4`).
+    #[arg(long, value_name = "X")]
+    pub min_factor: Option<f64>,
     /// Pack large executables UPX-style (each packed or skipped binary is listed with its reason).
     #[arg(long)]
     pub pack: bool,
@@ -121,19 +132,54 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     if super::multiarch::wanted(&a.input) {
         return super::multiarch::run(a);
     }
-    if a.output.output.is_none() && !a.dry_run {
-        return Err(Error::Usage("slim needs -o OUT (or --dry-run)".into()));
+    if a.output.output.is_none() && !a.dry_run && a.explain.is_empty() {
+        return Err(Error::Usage("slim needs -o OUT (or --dry-run, or --explain PATH)".into()));
+    }
+    common::check_json_stdout(a.json, &[("-o", a.output.output.as_deref()), ("--report", a.report.as_deref())])?;
+    if a.dry_run && a.report.as_deref().is_some_and(|r| r != "-") {
+        return Err(Error::Usage("--dry-run writes nothing, not even --report FILE: use --report - to print the plan as JSON".into()));
     }
     if a.verify && (a.dry_run || a.output.output.as_deref() == Some("-")) {
         return Err(Error::Usage("--verify needs an image on disk to run: drop --dry-run / -o -".into()));
     }
     a.probes.probes()?;
+    let gates = Gates::parse(a)?;
     let edits = Edits::parse(a)?;
     let work = common::work_area()?;
     // Forked before the run's threads: it removes the work area even if a verify run is killed.
     let _guardian = if a.verify || a.trace { Some(crate::sandbox::session::guard_work_area(work.path())?) } else { None };
     let mut outs = Outputs::new(a.output.force, work.path());
-    slim(a, &edits, work.path(), &mut outs).map_err(|e| outs.user_error(e))
+    slim(a, &edits, &gates, work.path(), &mut outs).map_err(|e| outs.user_error(e))
+}
+
+/// `--max-size` and `--min-factor`, checked on the result before anything is put in place.
+struct Gates {
+    max_size: Option<u64>,
+    min_factor: Option<f64>,
+}
+
+impl Gates {
+    fn parse(a: &SlimArgs) -> Result<Gates, Error> {
+        let max_size = a.max_size.as_deref().map(|v| super::ci::bytes("--max-size", v)).transpose()?;
+        if let Some(f) = a.min_factor.filter(|f| !(f.is_finite() && *f > 0.0)) {
+            return Err(Error::Usage(format!("--min-factor {f}: expected a number above 0, like 4")));
+        }
+        Ok(Gates { max_size, min_factor: a.min_factor })
+    }
+
+    /// Exit 3 naming the gate missed and by how much; the outputs are dropped, not placed.
+    fn check(&self, acc: &report::Accounting) -> CmdResult {
+        let Some(after) = &acc.after else { return Ok(()) };
+        let (before, after) = (acc.before.uncompressed, after.uncompressed);
+        if let Some(max) = self.max_size.filter(|m| after > *m) {
+            return Err(Error::Policy(format!("--max-size {}: the slimmed image is {} ({} bytes over), nothing written", report::human(max), report::human(after), after - max)));
+        }
+        let factor = before as f64 / after.max(1) as f64;
+        if let Some(min) = self.min_factor.filter(|m| factor < *m) {
+            return Err(Error::Policy(format!("--min-factor {min}: {} -> {} is {factor:.2}x, nothing written", report::human(before), report::human(after))));
+        }
+        Ok(())
+    }
 }
 
 /// Config edits from the flags, checked before any work.
@@ -184,7 +230,6 @@ impl Edits {
     }
 }
 
-/// A profile file is read before any work: a bad one is the user's file, exit 1.
 /// `--package-db`, or the level's default: at `--level traced` the distroless layout, which
 /// describes the same packages as prune (scanners read it) without dpkg's maintainer scripts,
 /// templates and symbol files (1.4 MB of a 24 MB python-web).
@@ -196,6 +241,7 @@ fn package_db(a: &SlimArgs) -> crate::pkgdb::Mode {
     }
 }
 
+/// A profile file is read before any work: a bad one is the user's file, exit 1.
 fn check_profile_file(f: &Path) -> Result<(), Error> {
     let mut set = crate::profile::ProfileSet::builtin().map_err(|e| Error::Other(format!("builtin profiles: {e}")))?;
     set.add_file(f).map(|_| ()).map_err(|e| {
@@ -206,111 +252,113 @@ fn check_profile_file(f: &Path) -> Result<(), Error> {
     })
 }
 
-fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResult {
+/// What `slim` does with the plan: explain only, print it (dry run), or write the image.
+fn mode(a: &SlimArgs) -> (bool, bool) {
+    let explain_only = !a.explain.is_empty() && a.output.output.is_none() && !a.dry_run;
+    (explain_only, a.dry_run || explain_only)
+}
+
+fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outputs) -> CmdResult {
     let t0 = Instant::now();
+    let (explain_only, no_image) = mode(a);
     let img = common::open(&a.input, work)?;
     if let Some(p) = common::input_path(&a.input) {
         outs.protect_input(&p);
     }
     let (out_args, push_to) = super::remote::redirect_push(&a.output, work);
-    let image_out = if a.dry_run { None } else { Some(out_args.prepare(&img, outs)?) };
-    let report_out = a.report.as_deref().map(|r| outs.add("--report", r, Kind::File)).transpose()?;
-    let html_out = super::html::add(outs, a.html.as_deref().filter(|_| !a.dry_run))?;
+    let image_out = if no_image { None } else { Some(out_args.prepare(&img, outs)?) };
+    let report_out = a.report.as_deref().filter(|_| !explain_only).map(|r| outs.add("--report", r, Kind::File)).transpose()?;
+    let html_out = super::html::add(outs, a.html.as_deref().filter(|_| !no_image))?;
     let mut loaded = common::load(img, work)?;
-    let before = Sizes {
-        uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
-        compressed: loaded.layer_stats.iter().map(|s| s.compressed).sum(),
-    };
+    let mut acc = accounting(&loaded);
     let mut cfg = loaded.image.config.clone();
     edits.apply(a, &mut cfg);
     let mut notes = Vec::new();
-    let mut plan = ui::step("plan", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes, work))?;
+    let mut plan = ui::step("plan (roots, ELF closure, profiles)", || make_plan(a, edits, &mut loaded, &mut cfg, &mut notes, work))?;
     let pkgdb = crate::pkgdb::rewrite(&loaded.tree, &loaded.store, &plan, package_db(a))?;
     pkgdb.overrule(&mut plan);
     notes.extend(pkgdb.notes());
-    let packages = serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?;
     for p in &a.explain {
         ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
-    let input = a.input.image.clone();
+    if explain_only {
+        return Ok(());
+    }
+    let mut report = Report {
+        input: a.input.image.clone(),
+        packages: serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?,
+        pack: Value::Null,
+        slot: report_out,
+        output: Value::Null,
+        options: options(a),
+    };
     if a.strict && !plan.risks.is_empty() {
-        ui::info(&report::summary(&plan, before, None, &notes));
+        ui::info(&report::summary(&plan, &acc, &notes));
         return Err(Error::Policy(format!("--strict: {} risk(s), nothing written; first: {}", plan.risks.len(), plan.risks[0])));
     }
+    plan.apply(&mut loaded.tree);
+    pkgdb.write_into(&mut loaded.tree, &mut loaded.store)?;
+    report.pack = pack(a, &plan, &mut loaded, &mut acc, &mut notes)?;
+    let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
     let Some(image_out) = image_out else {
-        ui::info(&report::summary(&plan, before, None, &notes));
+        // The plan in full, with the size the layer would have: the tar is counted, not written.
+        let (Counter(counted), stats) = ui::step_bytes("count the layer", None, || crate::layer::write_tree(&loaded.tree, &loaded.store, Counter(0), &wopts))?;
+        acc.after = Some(report::After { uncompressed: counted, stored: None, content: stats.content_bytes, compression: String::new(), dry_run: true });
+        ui::info(&report::summary(&plan, &acc, &notes));
         if a.html.is_some() {
             ui::info("--html: not written (--dry-run writes no image and no page)");
         }
-        if let Some(r) = report_out {
-            let mut v = report::json_report(&plan, &input, before, None, &notes);
-            v["packages"] = packages;
-            write_report(outs, r, &v)?;
-        }
-        return outs.commit();
+        gates.check(&acc)?;
+        report.write(outs, &plan, &acc, &notes)?;
+        outs.commit()?;
+        return report.print(a.json, &plan, &acc, &notes);
     };
-    plan.apply(&mut loaded.tree);
-    pkgdb.write_into(&mut loaded.tree, &mut loaded.store)?;
-    let mut packed = Vec::new();
-    if a.pack {
-        let opts = crate::pack::PackOptions { method: a.pack_method.into(), level: a.pack_level, ..Default::default() };
-        packed = ui::step("pack executables", || crate::pack::pack_tree(&mut loaded.tree, &mut loaded.store, &opts))
-            .map_err(|e| Error::Other(format!("packing: {e}")))?;
-        for r in &packed {
-            notes.push(format!("pack {}: {}", r.path, r.decision));
-        }
-    }
-    let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
-    let layer = ui::step("write the layer", || {
+    let layer = ui::step_bytes("write the layer", None, || {
         image::build_layer(&loaded.tree, &loaded.store, image_out.compression, outs.scratch(image_out.slot), &wopts)
     })?;
-    let after = Sizes { uncompressed: layer.uncompressed_size, compressed: layer.size };
-    let mut source_labels = vec![("io.imgslim.source.config-digest".to_string(), loaded.image.config_digest.to_string())];
-    if let Some(m) = &loaded.image.manifest_digest {
-        source_labels.push(("io.imgslim.source.digest".to_string(), m.to_string()));
-    }
-    source_labels.extend(edits.labels.iter().cloned());
-    config::add_labels(&mut cfg, &source_labels);
-    let level = format!("{:?}", a.level).to_lowercase();
-    let kept = plan.entries.iter().filter(|e| e.keep).count();
-    let comment = format!("{level}: kept {kept} of {} paths", plan.entries.len());
-    let new_cfg = config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment);
+    acc.after = Some(report::After {
+        uncompressed: layer.uncompressed_size,
+        stored: Some(layer.size),
+        content: layer.stats.content_bytes,
+        compression: image_out.compression.to_string(),
+        dry_run: false,
+    });
+    let new_cfg = slimmed_config(a, edits, &loaded, cfg.clone(), &plan, &layer);
     if let Some(h) = html_out {
+        let after = Sizes { uncompressed: layer.uncompressed_size, compressed: layer.size };
         let page = crate::report::html::Report {
-            input: &input,
+            input: &report.input,
             entries: &plan.entries,
             plan: Some(&plan),
             notes: &notes,
             layers: super::html::layers(&loaded),
             config_before: &loaded.image.config,
             config_after: Some(&new_cfg),
-            before,
+            before: acc.before,
             after: Some(after),
-            packages: Some(&packages),
+            packages: Some(&report.packages),
         };
         super::html::write(outs, h, &page)?;
     }
-    let (ref_name, repo_tags) = common::output_refs(&loaded.image, &image_out, SLIM_TAG_SUFFIX);
-    let manifest = ui::step("write the image", || {
-        image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, image_out.format, &outs.path(image_out.slot))
-    })?;
-    if let Some(r) = report_out {
-        let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
-        v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;
-        v["packages"] = packages;
-        write_report(outs, r, &v)?;
+    let manifest = write_image(&loaded, new_cfg, layer, &image_out, outs)?;
+    if let Err(e) = gates.check(&acc) {
+        ui::info(&report::summary(&plan, &acc, &notes));
+        return Err(e);
     }
+    report.output = common::output_json(outs, &image_out, &manifest);
+    report.write(outs, &plan, &acc, &notes)?;
     ui::step("put the outputs in place", || outs.commit())?;
     if let Some(t) = &push_to {
         ui::step("push", || super::remote::push_output(&super::remote::staging_output(work), t, &a.input))?;
     }
-    ui::info(&report::summary(&plan, before, Some(after), &notes));
+    ui::info(&report::summary(&plan, &acc, &notes));
     ui::info(&format!("{} in {:.1}s", common::wrote(outs, &image_out, &manifest), t0.elapsed().as_secs_f64()));
+    report.print(a.json, &plan, &acc, &notes)?;
     if a.verify {
         crate::sandbox::session::catch_interrupts();
         let candidate = common::InputArgs { image: outs.given(image_out.slot).to_string(), platform: a.input.platform.clone(), insecure_registry: a.input.insecure_registry.clone() };
         let opts = sandbox_run(a, &cfg, true);
-        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
+        super::verify::compare(&a.input, &candidate, &opts, &a.probes, work, false)?;
     }
     Ok(())
 }
@@ -323,6 +371,127 @@ fn sandbox_run(a: &SlimArgs, edited: &Value, capture: bool) -> crate::sandbox::s
     let args = if a.args.is_empty() && command_edited { list("Cmd") } else { a.args.clone() };
     let overrides = crate::sandbox::process::Overrides { entrypoint: command_edited.then(|| list("Entrypoint")), args, env: a.env.clone(), user: a.user.clone() };
     crate::sandbox::session::RunOptions { overrides, capture, ..Default::default() }
+}
+
+/// Counts the bytes of a tar that a dry run does not write.
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The input's sizes, for the summary's waterfall.
+fn accounting(loaded: &common::Loaded) -> report::Accounting {
+    report::Accounting {
+        before: Sizes {
+            uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
+            compressed: loaded.layer_stats.iter().map(|s| s.compressed).sum(),
+        },
+        before_plain: loaded.layer_stats.iter().all(|s| s.compressed == s.uncompressed),
+        layers: loaded.layer_stats.len(),
+        layers_content: loaded.changesets.iter().map(|c| c.content_bytes).sum(),
+        ..Default::default()
+    }
+}
+
+/// `--pack`: every executable packed or skipped, with its reason (also in a dry run).
+fn pack(a: &SlimArgs, plan: &plan::Plan, loaded: &mut common::Loaded, acc: &mut report::Accounting, notes: &mut Vec<String>) -> Result<Value, Error> {
+    if !a.pack {
+        return Ok(Value::Null);
+    }
+    let opts = crate::pack::PackOptions { method: a.pack_method.into(), level: a.pack_level, ..Default::default() };
+    let packed = ui::step("pack executables", || crate::pack::pack_tree(&mut loaded.tree, &mut loaded.store, &opts))
+        .map_err(|e| Error::Other(format!("packing: {e}")))?;
+    for r in &packed {
+        notes.push(format!("pack {}: {}", report::summary::canonical_name(plan, &r.path), r.decision));
+        if let Some(p) = r.packed {
+            acc.packed += 1;
+            acc.packing_saved += r.original.saturating_sub(p);
+        }
+    }
+    serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))
+}
+
+/// The slimmed image's config: labels naming the source, the new layer, its history entry.
+fn slimmed_config(a: &SlimArgs, edits: &Edits, loaded: &common::Loaded, mut cfg: Value, plan: &plan::Plan, layer: &image::LayerOut) -> Value {
+    let mut source_labels = vec![("io.imgslim.source.config-digest".to_string(), loaded.image.config_digest.to_string())];
+    if let Some(m) = &loaded.image.manifest_digest {
+        source_labels.push(("io.imgslim.source.digest".to_string(), m.to_string()));
+    }
+    source_labels.extend(edits.labels.iter().cloned());
+    config::add_labels(&mut cfg, &source_labels);
+    let level = format!("{:?}", a.level).to_lowercase();
+    let kept = plan.entries.iter().filter(|e| e.keep).count();
+    let comment = format!("{level}: kept {kept} of {} paths", plan.entries.len());
+    config::with_new_layers(&cfg, std::slice::from_ref(&layer.diff_id), &format!("imgslim slim --level {level}"), &comment)
+}
+
+/// The image around the new layer, with its name:tag.
+fn write_image(loaded: &common::Loaded, new_cfg: Value, layer: image::LayerOut, image_out: &common::ImageOut, outs: &Outputs) -> Result<crate::digest::Digest, Error> {
+    let (ref_name, repo_tags) = common::output_refs(&loaded.image, image_out, SLIM_TAG_SUFFIX);
+    ui::step("write the image", || {
+        image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, image_out.format, &outs.path(image_out.slot))
+    })
+}
+
+/// The flags that shaped the plan, for the `--report` and `--json` documents.
+fn options(a: &SlimArgs) -> Value {
+    serde_json::json!({
+        "level": a.level,
+        "profiles": a.profiles,
+        "keep": a.keep,
+        "drop": a.drop,
+        "distroless": a.distroless,
+        "package_db": package_db(a),
+        "pack": a.pack,
+        "trace": a.trace,
+        "from_trace": a.from_trace,
+        "compression": a.output.compression.unwrap_or_default().to_string(),
+        "max_size": a.max_size,
+        "min_factor": a.min_factor,
+    })
+}
+
+/// The `--report` JSON, written with the outputs (or to stdout for `-`), and `--json`.
+struct Report {
+    input: String,
+    packages: Value,
+    pack: Value,
+    slot: Option<Slot>,
+    /// The written image (null in a dry run).
+    output: Value,
+    options: Value,
+}
+
+impl Report {
+    /// `--json`: the result in one document (the plan's paths are the `--report`'s).
+    fn print(&self, json: bool, plan: &plan::Plan, acc: &report::Accounting, notes: &[String]) -> CmdResult {
+        if !json {
+            return Ok(());
+        }
+        let mut v = report::result_json(plan, &self.input, acc, notes);
+        v["output"] = self.output.clone();
+        v["options"] = self.options.clone();
+        common::print_json(&v)
+    }
+
+    fn write(&self, outs: &Outputs, plan: &plan::Plan, acc: &report::Accounting, notes: &[String]) -> CmdResult {
+        let Some(slot) = self.slot else { return Ok(()) };
+        let mut v = report::json_report(plan, &self.input, acc, notes);
+        v["output"] = self.output.clone();
+        v["options"] = self.options.clone();
+        if !self.pack.is_null() {
+            v["pack"] = self.pack.clone();
+        }
+        v["packages"] = self.packages.clone();
+        write_report(outs, slot, &v)
+    }
 }
 
 /// Appended to the input's tag in a slimmed image's name:tag (docker-archive RepoTags and
@@ -373,8 +542,8 @@ fn explain(plan: &plan::Plan, tree: &crate::fs::Tree, store: &crate::fs::Content
         return plan.explain(p);
     }
     match (plan::TreeFs { tree, store }).location(p) {
-        Some((real, via)) if plan.find(&real).is_some() => {
-            format!("{p} is {real} (through {}): {}", via.join(", "), plan.explain(&real))
+        Some((real, via)) if plan.find(&real).is_some() && !via.is_empty() => {
+            format!("{p} is {real} (through the symlink {}):\n{}", via.join(", "), plan.explain(&real))
         }
         _ => plan.explain(p),
     }
@@ -386,7 +555,6 @@ fn write_report(outs: &Outputs, slot: Slot, v: &Value) -> CmdResult {
     std::fs::write(&p, bytes).at(&p)?;
     std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).at(&p)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

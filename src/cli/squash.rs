@@ -11,9 +11,13 @@ pub struct SquashArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Print the result as one JSON object (schema 1) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(a: &SquashArgs) -> CmdResult {
+    common::check_json_stdout(a.json, &[("-o", a.output.output.as_deref())])?;
     let work = common::work_area()?;
     let mut outs = Outputs::new(a.output.force, work.path());
     squash(a, work.path(), &mut outs).map_err(|e| outs.user_error(e))
@@ -29,7 +33,7 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
     let out = out_args.prepare(&img, outs)?;
     let loaded = common::load(img, work)?;
     let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
-    let layer = ui::step("write the layer", || image::build_layer(&loaded.tree, &loaded.store, out.compression, outs.scratch(out.slot), &wopts))?;
+    let layer = ui::step_bytes("write the layer", None, || image::build_layer(&loaded.tree, &loaded.store, out.compression, outs.scratch(out.slot), &wopts))?;
     let n = loaded.image.layers.len();
     let from = loaded.image.manifest_digest.as_ref().map(|d| d.to_string()).unwrap_or_else(|| loaded.image.config_digest.to_string());
     let cfg = config::with_new_layers(
@@ -52,6 +56,20 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
         ui::step("push", || super::remote::push_output(&super::remote::staging_output(work), t, &a.input))?;
     }
     let (wasted, _) = loaded.wasted();
+    if a.json {
+        common::print_json(&serde_json::json!({
+            "schema": crate::report::SCHEMA,
+            "command": "squash",
+            "input": a.input.image,
+            "output": common::output_json(outs, &out, &manifest),
+            "layers_before": n,
+            "size_before": {"uncompressed": before_u, "compressed": before_c},
+            "size_after": {"uncompressed": after_u, "compressed": after_c},
+            "diff_id": diff_id.to_string(),
+            "entries": entries,
+            "wasted_bytes": wasted,
+        }))?;
+    }
     ui::info(&format!(
         "squashed {n} layer(s) into 1 ({entries} entries, diff_id {}): uncompressed {} -> {}, compressed {} -> {}; {} of deleted/overwritten content removed\n{} in {:.1}s",
         diff_id.short(),

@@ -118,7 +118,7 @@ pub fn traced_needs(trace_now: Option<&RunOptions>, files: &[PathBuf], probes: &
     if let Some(opts) = trace_now {
         session::catch_interrupts();
         let out = work.join("slim-trace.json");
-        let n = record(loaded, opts, probes, work, &out)?;
+        let n = super::ui::step("trace the app", || record(loaded, opts, probes, work, &out))?;
         eprintln!("imgslim: traced {n} events");
         files.push(out);
     }

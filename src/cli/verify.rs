@@ -21,6 +21,9 @@ pub struct VerifyArgs {
     pub platform: Option<String>,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    /// Print the comparison as one JSON object (schema 1) on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(a: &VerifyArgs) -> CmdResult {
@@ -29,19 +32,21 @@ pub fn run(a: &VerifyArgs) -> CmdResult {
     let _guardian = session::guard_work_area(work.path())?;
     let opts = a.sandbox.container.options(&a.sandbox.args, true)?;
     let input = |image: &str| InputArgs { image: image.to_string(), platform: a.platform.clone(), insecure_registry: Vec::new() };
-    compare(&input(&a.original), &input(&a.candidate), &opts, &a.sandbox.probes, work.path())
+    compare(&input(&a.original), &input(&a.candidate), &opts, &a.sandbox.probes, work.path(), a.json)
 }
 
-/// Run both, print the table, `Err(Policy)` naming the probes that differ and the paths to
-/// `--keep` (see [`keep_hint`]).
-pub fn compare(original: &InputArgs, candidate: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path) -> CmdResult {
+/// Run both, print the table (or `--json`), `Err(Policy)` naming the probes that differ and the
+/// paths to `--keep` (see [`keep_hint`]).
+pub fn compare(original: &InputArgs, candidate: &InputArgs, opts: &RunOptions, probes: &ProbeArgs, work: &Path, json: bool) -> CmdResult {
     probes.probes()?;
     let (orig, cand) = (load(original, work, "original")?, load(candidate, work, "candidate")?);
     let a = answers(&orig, original, opts, probes, work, "original")?;
     let b = answers(&cand, candidate, opts, probes, work, "candidate")?;
-    let differ = table(&a, &b);
+    let differ = if json { to_json(original, candidate, &a, &b)? } else { table(&a, &b) };
     if differ.is_empty() {
-        println!("verify: the candidate answered every probe ({}) like the original", a.len());
+        if !json {
+            println!("verify: the candidate answered every probe ({}) like the original", a.len());
+        }
         return Ok(());
     }
     let hint = match keep_hint(&orig, &cand, opts, probes, &work.join("candidate")) {
@@ -94,6 +99,28 @@ pub fn answers(loaded: &Loaded, input: &InputArgs, opts: &RunOptions, probes: &P
     session::kill_on_interrupt(0);
     answers.push(Answer::app(app.as_ref()));
     Ok(answers)
+}
+
+/// `--json`: one document with a row per probe; returns the labels of those that differ.
+fn to_json(original: &InputArgs, candidate: &InputArgs, a: &[Answer], b: &[Answer]) -> Result<Vec<String>> {
+    let rows: Vec<serde_json::Value> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let same = x.head == y.head && x.body == y.body;
+            serde_json::json!({"probe": x.label, "same": same, "original": x.summary(), "candidate": y.summary()})
+        })
+        .collect();
+    let differ: Vec<String> = rows.iter().filter(|r| r["same"] == false).filter_map(|r| r["probe"].as_str().map(str::to_string)).collect();
+    common::print_json(&serde_json::json!({
+        "schema": crate::report::SCHEMA,
+        "command": "verify",
+        "original": original.image,
+        "candidate": candidate.image,
+        "same": differ.is_empty(),
+        "probes": rows,
+    }))?;
+    Ok(differ)
 }
 
 /// Print one row per probe; returns the labels of those that differ.

@@ -49,6 +49,17 @@ pub enum Reason {
     Symlink { to: String },
 }
 
+impl Reason {
+    /// The path whose loading needed this one (a symlink: the path it leads to).
+    pub fn requester(&self) -> Option<&str> {
+        match self {
+            Reason::Interp { of } | Reason::Loader { of } | Reason::Needed { of, .. } | Reason::HwcapsVariant { of, .. } | Reason::LoaderConfig { of } => Some(of),
+            Reason::Symlink { to } => Some(to),
+            Reason::Root | Reason::Preload { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -7,18 +7,60 @@ use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// A layer compression and its level (`--compression gzip:9`, `zstd:19`, `none`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
-    Gzip,
-    Zstd,
+    /// libdeflate level, 1 (fastest) to 12 (smallest).
+    Gzip(i32),
+    /// zstd level, 1 to 19 (20–22 need far more memory to decode, refused).
+    Zstd(i32),
     None,
 }
 
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Gzip(GZIP_LEVEL)
+    }
+}
+
+impl std::fmt::Display for Compression {
+    /// As the user types it; the default level is not repeated.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Compression::Gzip(GZIP_LEVEL) => write!(f, "gzip"),
+            Compression::Gzip(l) => write!(f, "gzip:{l}"),
+            Compression::Zstd(ZSTD_LEVEL) => write!(f, "zstd"),
+            Compression::Zstd(l) => write!(f, "zstd:{l}"),
+            Compression::None => write!(f, "none"),
+        }
+    }
+}
+
 impl Compression {
+    /// `gzip`, `gzip:LEVEL` (1–12), `zstd`, `zstd:LEVEL` (1–19) or `none`.
+    pub fn parse(s: &str) -> Result<Compression, String> {
+        let (name, level) = match s.split_once(':') {
+            Some((n, l)) => (n, Some(l.parse::<i32>().map_err(|_| format!("'{l}' is not a level"))?)),
+            None => (s, None),
+        };
+        let check = |l: i32, max: i32| if (1..=max).contains(&l) { Ok(l) } else { Err(format!("{name} level {l} is out of range 1–{max}")) };
+        match (name, level) {
+            ("gzip", l) => Ok(Compression::Gzip(check(l.unwrap_or(GZIP_LEVEL), 12)?)),
+            ("zstd", l) => Ok(Compression::Zstd(check(l.unwrap_or(ZSTD_LEVEL), 19)?)),
+            ("none", None) => Ok(Compression::None),
+            ("none", Some(_)) => Err("none takes no level".into()),
+            _ => Err(format!("'{s}': expected gzip[:1-12], zstd[:1-19] or none")),
+        }
+    }
+
+    pub fn is_zstd(self) -> bool {
+        matches!(self, Compression::Zstd(_))
+    }
+
     pub fn oci_media_type(self) -> &'static str {
         match self {
-            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+            Compression::Gzip(_) => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd(_) => "application/vnd.oci.image.layer.v1.tar+zstd",
             Compression::None => "application/vnd.oci.image.layer.v1.tar",
         }
     }
@@ -67,7 +109,7 @@ impl<R: Read> Read for Decoder<R> {
 }
 
 /// gzip level and chunking are part of the output's identity: changing them changes digests.
-const GZIP_LEVEL: u32 = 6;
+const GZIP_LEVEL: i32 = 6;
 const GZIP_CHUNK: usize = 1 << 20;
 const ZSTD_LEVEL: i32 = 3;
 
@@ -81,9 +123,9 @@ pub(crate) enum Encoder<W: Write> {
 impl<W: Write> Encoder<W> {
     pub fn new(c: Compression, w: W) -> io::Result<Encoder<W>> {
         Ok(match c {
-            Compression::Gzip => Encoder::Gzip(ParallelGz::new(w)?),
-            Compression::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(w, ZSTD_LEVEL)?;
+            Compression::Gzip(level) => Encoder::Gzip(ParallelGz::new(w, level)?),
+            Compression::Zstd(level) => {
+                let mut e = zstd::stream::write::Encoder::new(w, level)?;
                 // Workers ≥ 1 give the same bytes for any count; 0 (single-thread mode) differs.
                 e.multithread(rayon::current_num_threads().max(1) as u32)?;
                 Encoder::Zstd(e)
@@ -129,22 +171,24 @@ pub(crate) struct ParallelGz<W: Write> {
     batch: usize,
     /// Members written so far (an empty input still needs one).
     members: u64,
+    level: i32,
 }
 
 impl<W: Write> ParallelGz<W> {
-    fn new(out: W) -> io::Result<Self> {
+    fn new(out: W, level: i32) -> io::Result<Self> {
         Ok(ParallelGz {
             out,
             pending: Vec::new(),
             cur: Vec::with_capacity(GZIP_CHUNK),
             batch: (rayon::current_num_threads() * 2).max(2),
             members: 0,
+            level,
         })
     }
 
     /// One complete gzip member (libdeflate's header: mtime 0, OS unknown, fixed per level).
-    fn gzip_member(chunk: &[u8]) -> io::Result<Vec<u8>> {
-        let lvl = libdeflater::CompressionLvl::new(GZIP_LEVEL as i32).map_err(|e| io::Error::other(format!("{e:?}")))?;
+    fn gzip_member(level: i32, chunk: &[u8]) -> io::Result<Vec<u8>> {
+        let lvl = libdeflater::CompressionLvl::new(level).map_err(|e| io::Error::other(format!("{e:?}")))?;
         let mut comp = libdeflater::Compressor::new(lvl);
         let mut out = vec![0; comp.gzip_compress_bound(chunk.len())];
         let n = comp.gzip_compress(chunk, &mut out).map_err(|e| io::Error::other(format!("gzip: {e:?}")))?;
@@ -154,7 +198,7 @@ impl<W: Write> ParallelGz<W> {
 
     /// Compress the pending full chunks in parallel, write them in order.
     fn flush_pending(&mut self) -> io::Result<()> {
-        let outs: Vec<io::Result<Vec<u8>>> = self.pending.par_iter().map(|c| Self::gzip_member(c)).collect();
+        let outs: Vec<io::Result<Vec<u8>>> = self.pending.par_iter().map(|c| Self::gzip_member(self.level, c)).collect();
         for o in outs {
             self.out.write_all(&o?)?;
             self.members += 1;
@@ -167,7 +211,7 @@ impl<W: Write> ParallelGz<W> {
         self.flush_pending()?;
         // The last (possibly empty) chunk: an empty input still gives one valid member.
         if !self.cur.is_empty() || self.members == 0 {
-            let last = Self::gzip_member(&self.cur)?;
+            let last = Self::gzip_member(self.level, &self.cur)?;
             self.out.write_all(&last)?;
         }
         Ok(self.out)
@@ -212,7 +256,7 @@ mod tests {
 
     /// The previous encoder's chunk: zlib-rs deflate ending in a sync flush.
     fn zlib_sync_chunk(chunk: &[u8]) -> Vec<u8> {
-        let mut c = flate2::Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
+        let mut c = flate2::Compress::new(flate2::Compression::new(GZIP_LEVEL as u32), false);
         let mut out = Vec::with_capacity(chunk.len() + 1024);
         c.compress_vec(chunk, &mut out, flate2::FlushCompress::Sync).unwrap();
         out
@@ -234,7 +278,7 @@ mod tests {
         let ld: usize = chunks
             .par_iter()
             .map(|c| {
-                let mut comp = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(GZIP_LEVEL as i32).unwrap());
+                let mut comp = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(GZIP_LEVEL).unwrap());
                 let mut out = vec![0; comp.gzip_compress_bound(c.len())];
                 comp.gzip_compress(c, &mut out).unwrap()
             })
@@ -252,7 +296,7 @@ mod tests {
             let enc = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| {
-                    let mut e = Encoder::new(Compression::Gzip, Vec::new()).unwrap();
+                    let mut e = Encoder::new(Compression::default(), Vec::new()).unwrap();
                     // Odd write sizes exercise chunk boundaries.
                     for part in data.chunks(70001) {
                         e.write_all(part).unwrap();

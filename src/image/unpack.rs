@@ -57,7 +57,7 @@ fn unpack_one(img: &Image, idx: usize, l: &super::read::LayerBlob, work: &Path) 
     }
     let spool_file = tempfile::tempfile_in(work).at(work)?;
     let mut spool = SpoolWriter::new(idx as u32, spool_file);
-    let dec = Decoder::sniff(reader).map_err(|e| Error::input(&what, format!("reading: {e}")))?;
+    let dec = Decoder::sniff(crate::progress::Counted(reader)).map_err(|e| Error::input(&what, format!("reading: {e}")))?;
     let mut tar_stream = crate::digest::HashingReader::new(dec);
     let parsed = read_changeset(&mut tar_stream, &mut spool, &what);
     // Hash to the end of both streams even when parsing failed: a corrupt blob must be

@@ -115,6 +115,7 @@ pub fn write_tree<W: Write>(tree: &Tree, store: &ContentStore, out: W, opts: &Wr
                 let r = store.reader(&c).map_err(werr)?;
                 b.append(&h, r).map_err(werr)?;
                 stats.content_bytes += c.len;
+                crate::progress::add(c.len);
             }
             None => b.append(&h, std::io::empty()).map_err(werr)?,
         }

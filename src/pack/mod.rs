@@ -222,12 +222,9 @@ fn saved_percent(orig: u64, packed: u64) -> f64 {
     100.0 * (1.0 - packed as f64 / orig.max(1) as f64)
 }
 
+/// The report's units (SI), so pack notes read like the rest of the summary.
 fn human(n: u64) -> String {
-    if n >= 1 << 20 {
-        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
-    } else {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    }
+    crate::report::human(n)
 }
 
 /// Decides whether `elf_bytes` (a file with permission bits `mode` and, if

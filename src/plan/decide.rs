@@ -71,11 +71,11 @@ impl<'a> Decider<'a> {
 
     /// Other names of a kept file cost no bytes: hardlinks of its inode (busybox's applets)
     /// and symlinks that resolve to it. Keeping them keeps the image's commands working.
-    fn alias_of_kept(&self, i: usize, id: NodeId) -> Option<String> {
+    fn alias_of_kept(&self, i: usize, id: NodeId) -> Option<(String, Option<String>)> {
         let (tree, fs, keep) = (self.tree, &self.cx.fs, &self.ks.keep);
         let Node::Leaf(ino) = tree.node(id) else { return None };
         if let Some(k) = self.inode_kept.get(ino) {
-            return Some(format!("hardlink of kept {k} (no extra bytes)"));
+            return Some((format!("hardlink of kept {k} (no extra bytes)"), Some(k.clone())));
         }
         if tree.kind(id) == Kind::Symlink {
             let r = fs.resolve(&self.paths[i])?;
@@ -86,7 +86,7 @@ impl<'a> Decider<'a> {
                     Node::Dir { .. } => None,
                 }).is_some();
             if r.node == elf::Node::File && chain_kept && target_kept {
-                return Some(format!("symlink to kept {} (no extra bytes)", r.path));
+                return Some((format!("symlink to kept {} (no extra bytes)", r.path), Some(r.path)));
             }
         }
         None
@@ -113,7 +113,11 @@ impl<'a> Decider<'a> {
         let (raw, id) = &self.walk[i];
         let p = &self.paths[i];
         let kind = self.tree.kind(*id);
-        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind.name(), size: 0, keep: false, why: String::new(), rule: None, category: None };
+        let inode = match self.tree.node(*id) {
+            Node::Leaf(ino) => Some(*ino),
+            Node::Dir { .. } => None,
+        };
+        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind.name(), size: 0, keep: false, why: String::new(), rule: None, category: None, via: None, inode };
         let child_kept = kind == Kind::Dir && kept_child.contains(p);
         let user_kept = self.ks.keep.get(p).is_some_and(|r| r.starts_with("--keep"));
         if let (Some(j), false, false) = (self.user_drop.matches(p).first(), user_kept, child_kept) {
@@ -123,11 +127,12 @@ impl<'a> Decider<'a> {
             e.why = format!("--drop {}", self.opts.drop[*j]);
             return e;
         }
-        let explicit = self.ks.keep.get(p).cloned().or_else(|| self.ks.under_subtree(p)).or_else(|| {
+        let explicit = self.ks.keep.get(p).map(|r| (r.clone(), self.ks.via.get(p).cloned())).or_else(|| self.ks.under_subtree(p)).or_else(|| {
             if self.opts.level != Level::Clean { self.alias_of_kept(i, *id) } else { None }
         });
-        if let Some(r) = explicit {
+        if let Some((r, via)) = explicit {
             keep(&mut e, r);
+            e.via = via.filter(|v| v != p);
         } else if child_kept {
             keep(&mut e, "parent directory of kept paths".into());
         } else if kind == Kind::Dir && self.tree.children(*id).is_some_and(|c| c.is_empty()) && self.rule_for(p).is_none() {

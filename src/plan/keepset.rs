@@ -39,6 +39,9 @@ pub fn elf_closure(cx: &Context, sources: &[Needs], warnings: &mut BTreeSet<Stri
 pub struct KeepSet {
     pub keep: BTreeMap<String, String>,
     pub subtrees: BTreeMap<String, String>,
+    /// Path -> the kept path that needs it (a library's requester, a symlink's target):
+    /// the edges `--explain` follows down to a root.
+    pub via: BTreeMap<String, String>,
 }
 
 impl KeepSet {
@@ -76,15 +79,20 @@ impl KeepSet {
         Ok(())
     }
 
-    fn symlinks_on_the_way(&mut self, symlinks: &[String], n: &Need) {
-        for s in symlinks {
-            self.keep.entry(s.clone()).or_insert_with(|| format!("symlink on the way to {} ({})", n.path, n.reason));
+    /// Each symlink is named with the path it finally leads to (not the need's own name,
+    /// which may be the symlink itself), and points there for `--explain`.
+    fn symlinks_on_the_way(&mut self, symlinks: &[String], target: &str, n: &Need) {
+        for s in symlinks.iter().filter(|s| *s != target) {
+            if !self.keep.contains_key(s) {
+                self.keep.insert(s.clone(), format!("symlink on the way to {target} ({})", n.reason));
+                self.via.insert(s.clone(), target.to_string());
+            }
         }
     }
 
     fn add(&mut self, cx: &Context, n: &Need) {
         let Some(r) = cx.fs.resolve(&n.path) else { return };
-        self.symlinks_on_the_way(&r.symlinks, n);
+        self.symlinks_on_the_way(&r.symlinks, &r.path, n);
         // A directory named directly keeps its subtree; a symlink that points at a directory
         // (`/lib -> usr/lib`) keeps only itself and the directory entry.
         let names_a_symlink = r.symlinks.last().is_some_and(|s| cx.fs.location(&n.path).is_some_and(|(loc, _)| loc == *s));
@@ -97,7 +105,7 @@ impl KeepSet {
     /// Directories kept as directories only (/tmp, /root, the User's home).
     fn add_dir(&mut self, cx: &Context, n: &Need) {
         if let Some(r) = cx.fs.resolve(&n.path) {
-            self.symlinks_on_the_way(&r.symlinks, n);
+            self.symlinks_on_the_way(&r.symlinks, &r.path, n);
             self.keep.entry(r.path).or_insert_with(|| n.reason.clone());
         }
     }
@@ -106,7 +114,12 @@ impl KeepSet {
         for (p, k) in &elf.closure.kept {
             let label = elf.root_label.get(&k.root).cloned().unwrap_or_else(|| k.root.clone());
             let reason = if k.reason == elf::Reason::Root { format!("root: {label}") } else { format!("{} (root: {label})", k.reason) };
-            self.keep.entry(p.clone()).or_insert(reason);
+            if !self.keep.contains_key(p) {
+                self.keep.insert(p.clone(), reason);
+                if let Some(by) = k.reason.requester().filter(|by| *by != p) {
+                    self.via.insert(p.clone(), by.to_string());
+                }
+            }
         }
     }
 
@@ -122,12 +135,13 @@ impl KeepSet {
         }
     }
 
-    /// The reason for a path, or for the nearest kept subtree above it.
-    pub fn under_subtree(&self, p: &str) -> Option<String> {
+    /// The reason for a path, or for the nearest kept subtree above it, with that subtree
+    /// (when it is not the path itself) as the path that needs it.
+    pub fn under_subtree(&self, p: &str) -> Option<(String, Option<String>)> {
         let mut cur = p;
         loop {
             if let Some(r) = self.subtrees.get(cur) {
-                return Some(r.clone());
+                return Some((r.clone(), (cur != p).then(|| cur.to_string())));
             }
             match cur.rfind('/') {
                 Some(0) | None => return None,

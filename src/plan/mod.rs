@@ -68,6 +68,13 @@ pub struct Entry {
     pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// The kept path that needs this one (its requester, a symlink's target, the kept
+    /// directory above it): `--explain` follows these down to a root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// The inode (hardlinked names share one).
+    #[serde(skip)]
+    pub inode: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -247,19 +254,38 @@ impl Plan {
         self.entries.iter().find(|e| e.path == p)
     }
 
-    /// `--explain PATH`: the decision and its chain.
+    /// `--explain PATH`: the decision and, for a kept path, the chain of paths that need it
+    /// down to a root (as `cargo tree -i` prints it).
     pub fn explain(&self, path: &str) -> String {
-        match self.find(path) {
-            None => format!("{path}: not in the image"),
-            Some(e) if e.keep => format!("{}: kept: {}", e.path, e.why),
-            Some(e) => format!(
-                "{}: dropped by rule '{}' ({}): {}",
-                e.path,
-                e.rule.as_deref().unwrap_or("?"),
-                e.category.as_deref().unwrap_or("?"),
-                e.why
-            ),
+        let Some(e) = self.find(path) else { return format!("{path}: not in the image") };
+        if !e.keep {
+            let rule = e.rule.as_deref().unwrap_or("?");
+            let cat = e.category.as_deref().unwrap_or("?");
+            return format!("{}: dropped by rule '{rule}' ({cat}): {}", e.path, e.why);
         }
+        let mut s = format!("{}: kept: {}", e.path, e.why);
+        let mut seen: HashSet<&str> = HashSet::from([e.path.as_str()]);
+        let mut next = e.via.as_deref();
+        let mut depth = 0;
+        while let Some(v) = next {
+            let pad = "    ".repeat(depth);
+            if !seen.insert(v) {
+                s.push_str(&format!("\n{pad}└── {v} (already above: the chain loops)"));
+                break;
+            }
+            match self.find(v) {
+                Some(n) => {
+                    s.push_str(&format!("\n{pad}└── {}: {}", n.path, n.why));
+                    next = n.via.as_deref();
+                }
+                None => {
+                    s.push_str(&format!("\n{pad}└── {v}"));
+                    next = None;
+                }
+            }
+            depth += 1;
+        }
+        s
     }
 
     /// A later stage (the package database) overrules decisions: each path in `changes` is

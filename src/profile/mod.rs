@@ -342,14 +342,14 @@ fn apply_profile(l: &Loaded, a: &mut Applied, cx: &Ctx, acc: &mut Acc) -> Result
     let exclude = schema::globset(&p.keep.exclude).map_err(|e| ProfileError::Invalid { origin: l.origin.clone(), msg: e.to_string() })?;
     for (pats, elf) in [(&p.keep.globs, false), (&p.keep.elf_closure, true)] {
         for pat in pats {
-            let what = format!("profile {}: {} {pat}", p.name, if elf { "keep.elf_closure" } else { "keep.globs" });
+            let what = format!("profile {} keeps {pat}{}", p.name, if elf { " and its ELF closure" } else { "" });
             let mut e = expand::Expander::new(view.fs, &exclude);
             e.add(pat, &what);
             acc.absorb(e.finish(), elf, &what);
         }
     }
     for pat in &p.keep.dirs {
-        let what = format!("profile {}: keep.dirs {pat}", p.name);
+        let what = format!("profile {} keeps the directory {pat}", p.name);
         let mut e = expand::Expander::new(view.fs, &exclude);
         e.add(pat, &what);
         for (path, r) in e.finish().paths {
@@ -382,8 +382,8 @@ fn detect(name: &str, d: &schema::Detect, view: &ImageView, closure: &BTreeSet<S
         let Ok(g) = schema::glob(pat) else { continue };
         let m = g.compile_matcher();
         if let Some(p) = closure.iter().find(|p| m.is_match(p.rsplit('/').next().unwrap_or(p))) {
-            let whose = if later { "the ELF closure of other profiles' elf_roots" } else { "the roots' ELF closure" };
-            return Some(format!("{name}: detected {p} in {whose} (elf_names {pat})"));
+            let whose = if later { "the ELF closure of programs other profiles keep" } else { "the roots' ELF closure" };
+            return Some(format!("{name}: detected {p} in {whose} (matches {pat})"));
         }
     }
     if later {

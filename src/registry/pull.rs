@@ -213,6 +213,7 @@ impl Puller<'_> {
                 return Err(Error::input(&what, format!("more than the {size} bytes the manifest declares")));
             }
             w.write_all(&chunk).at(tmp.path())?;
+            crate::progress::add(chunk.len() as u64);
         }
         let (buf, digest, n) = w.finish();
         buf.into_inner().map_err(|e| Error::io(tmp.path(), e.into_error()))?;

@@ -98,3 +98,50 @@ fn subtree(stack: &BTreeMap<Vec<u8>, u64>, path: &[u8]) -> Vec<(Vec<u8>, u64)> {
         .map(|(p, s)| (p.clone(), *s))
         .collect()
 }
+
+/// A file copy that a later layer deletes or replaces: in the image's bytes, invisible in
+/// its filesystem.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WastedFile {
+    pub path: String,
+    /// The layer (0-based) holding the hidden copy, and the one that hides it.
+    pub layer: usize,
+    pub hidden_by: usize,
+    pub bytes: u64,
+}
+
+/// Regular files of each layer that a later layer's entry, whiteout or opaque marker hides,
+/// largest first. (A copy still reachable through a hardlink of another path is listed too.)
+pub fn wasted_files(changesets: &[Changeset]) -> Vec<WastedFile> {
+    use std::collections::HashSet;
+    fn set<'a>(v: impl Iterator<Item = &'a [u8]>) -> HashSet<&'a [u8]> {
+        v.map(|p| p.strip_suffix(b"/").unwrap_or(p)).collect()
+    }
+    type Sets<'a> = (HashSet<&'a [u8]>, HashSet<&'a [u8]>, HashSet<&'a [u8]>);
+    let sets: Vec<Sets> = changesets
+        .iter()
+        .map(|cs| (set(cs.additions.iter().map(|a| a.path.as_slice())), set(cs.whiteouts.iter().map(Vec::as_slice)), set(cs.opaque_dirs.iter().map(Vec::as_slice))))
+        .collect();
+    let hides = |j: usize, p: &[u8]| {
+        let (adds, whs, opaque) = &sets[j];
+        if adds.contains(p) || whs.contains(p) {
+            return true;
+        }
+        // Any parent directory whited out, or made opaque, hides p.
+        p.iter().enumerate().filter(|(_, c)| **c == b'/').any(|(k, _)| whs.contains(&p[..k]) || opaque.contains(&p[..k]))
+    };
+    let mut out = Vec::new();
+    for (i, cs) in changesets.iter().enumerate() {
+        for a in &cs.additions {
+            let ChangeKind::Leaf(_, Data::File { content }) = &a.kind else { continue };
+            if content.len == 0 {
+                continue;
+            }
+            if let Some(j) = (i + 1..changesets.len()).find(|&j| hides(j, &a.path)) {
+                out.push(WastedFile { path: format!("/{}", String::from_utf8_lossy(&a.path)), layer: i, hidden_by: j, bytes: content.len });
+            }
+        }
+    }
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
+    out
+}

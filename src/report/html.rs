@@ -504,7 +504,7 @@ mod tests {
     }
 
     fn entry(path: &str, size: u64, keep: bool) -> Entry {
-        Entry { path: path.into(), raw: path.as_bytes().to_vec(), kind: if size == 0 { "dir" } else { "file" }, size, keep, why: "test".into(), rule: None, category: None }
+        Entry { path: path.into(), raw: path.as_bytes().to_vec(), kind: if size == 0 { "dir" } else { "file" }, size, keep, why: "test".into(), rule: None, category: None, via: None, inode: None }
     }
 
     #[test]
