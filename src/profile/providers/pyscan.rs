@@ -18,6 +18,8 @@ pub struct Scan {
     pub imports_dynamic: Vec<(usize, String)>,
     /// Absolute paths in string literals (`open("/opt/app/conf.json")`).
     pub paths: Vec<(usize, String)>,
+    /// Variables assigned a literal `find_library(…)`.
+    pub lib_vars: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone)]
@@ -31,6 +33,7 @@ pub enum LibName {
 struct Res {
     find_library: Regex,
     cdll: Regex,
+    lib_var: Regex,
     import: Regex,
     path: Regex,
 }
@@ -38,9 +41,10 @@ struct Res {
 fn res() -> &'static Res {
     static R: OnceLock<Res> = OnceLock::new();
     R.get_or_init(|| Res {
-        find_library: Regex::new(r#"find_library\(\s*(?:(['"])([^'"\s]+)['"]|(.))"#).expect("regex"),
-        cdll: Regex::new(r#"\b(?:CDLL|PyDLL|LoadLibrary)\(\s*(?:(['"])([^'"\s]+)['"]|(find_library\()|(.))"#).expect("regex"),
-        import: Regex::new(r#"\b(?:import_module|__import__)\(\s*(?:(['"])([A-Za-z_][\w.]*)['"]|(.))"#).expect("regex"),
+        find_library: Regex::new(r#"find_library\(\s*(?:(['"])([^'"\s]+)['"]\s*[,)]|(.))"#).expect("regex"),
+        cdll: Regex::new(r#"\b(?:CDLL|PyDLL|LoadLibrary)\(\s*(?:(['"])([^'"\s]+)['"]\s*[,)]|(find_library\()|(([A-Za-z_]\w*)\s*[,)])|(.))"#).expect("regex"),
+        lib_var: Regex::new(r#"^([A-Za-z_]\w*)\s*=\s*[\w.]*find_library\(\s*['"]"#).expect("regex"),
+        import: Regex::new(r#"\b(?:import_module|__import__)\(\s*(?:(['"])([A-Za-z_][\w.]*)['"]\s*[,)]|(.))"#).expect("regex"),
         path: Regex::new(r#"(?:^|[^\w\\])(['"])(/[A-Za-z0-9_.@+-][^'"\s*?${}<>|]*)['"]"#).expect("regex"),
     })
 }
@@ -79,10 +83,14 @@ fn scan_loader_calls(r: &Res, s: &mut Scan, n: usize, line: &str) {
             None => s.libs_dynamic.push((n, short(line))),
         }
     }
+    // `name = ctypes.util.find_library('x')`: a later `CDLL(name)` loads that literal.
+    if let Some(c) = r.lib_var.captures(line) {
+        s.lib_vars.insert(c[1].to_string());
+    }
     for c in r.cdll.captures_iter(line) {
         if let Some(name) = c.get(2) {
             s.libs.push((n, LibName::File(name.as_str().to_string())));
-        } else if c.get(3).is_none() && !line.contains("find_library(") {
+        } else if c.get(3).is_none() && !line.contains("find_library(") && !c.get(5).is_some_and(|v| s.lib_vars.contains(v.as_str())) {
             s.libs_dynamic.push((n, short(line)));
         }
     }
@@ -107,23 +115,24 @@ mod tests {
 import importlib, sys
 sys.path.insert(0, "/opt/plugins")
 gmp = ctypes.CDLL(ctypes.util.find_library('gmp'))
+name2 = ctypes.util.find_library('m'); m = ctypes.CDLL(name2)
 z = ctypes.cdll.LoadLibrary("libz.so.1")
 me = ctypes.CDLL(name)
 lib = ctypes.util.find_library(os.environ["LIB"])
 plug = importlib.import_module('plugins.hello')
 m = __import__("json")
-other = importlib.import_module(f"p.{x}")
+other = importlib.import_module(f"p.{x}"); more = importlib.import_module('plugins.' + name)
 # open("/not/this")
 cfg = open('/opt/appdata/config.json')
 url = "https://example.com/x"; rx = r"\/x"
 "#;
         let s = scan(src, true);
         assert!(s.ctypes);
-        assert_eq!(s.libs, [(4, LibName::Short("gmp".into())), (5, LibName::File("libz.so.1".into()))]);
-        assert_eq!(s.libs_dynamic.iter().map(|l| l.0).collect::<Vec<_>>(), [6, 7]);
-        assert_eq!(s.imports, [(8, "plugins.hello".to_string()), (9, "json".to_string())]);
-        assert_eq!(s.imports_dynamic.iter().map(|l| l.0).collect::<Vec<_>>(), [10]);
-        assert_eq!(s.paths, [(3, "/opt/plugins".to_string()), (12, "/opt/appdata/config.json".to_string())]);
+        assert_eq!(s.libs, [(4, LibName::Short("gmp".into())), (5, LibName::Short("m".into())), (6, LibName::File("libz.so.1".into()))]);
+        assert_eq!(s.libs_dynamic.iter().map(|l| l.0).collect::<Vec<_>>(), [7, 8]);
+        assert_eq!(s.imports, [(9, "plugins.hello".to_string()), (10, "json".to_string())]);
+        assert_eq!(s.imports_dynamic.iter().map(|l| l.0).collect::<Vec<_>>(), [11, 11]);
+        assert_eq!(s.paths, [(3, "/opt/plugins".to_string()), (13, "/opt/appdata/config.json".to_string())]);
     }
 
     #[test]
