@@ -126,13 +126,14 @@ fn entrypoint_script_shapes_slim_and_run() {
 }
 
 const APP: &[u8] = br#"import ctypes, ctypes.util, importlib, json, sys
+import extmod
 sys.path.insert(0, "/opt/plugins")
 name = ctypes.util.find_library('gmp')
 gmp = ctypes.CDLL(name)
 plugin = importlib.import_module('hello_plugin')
 with open("/opt/appdata/config.json") as f:
     cfg = json.load(f)
-print(name, hasattr(gmp, "__gmpz_init"), plugin.greet(cfg["who"]))
+print(name, hasattr(gmp, "__gmpz_init"), plugin.greet(cfg["who"]), extmod.VALUE)
 "#;
 
 #[test]
@@ -149,6 +150,11 @@ fn python_ctypes_importlib_and_opt_data_slim_and_run() {
             E::File("opt/plugins/hello_plugin.py", 0o644, b"def greet(who):\n    return 'hello ' + who\n"),
             E::Dir("opt/appdata/", 0o755),
             E::File("opt/appdata/config.json", 0o644, br#"{"who": "slim"}"#),
+            // On sys.path only through a .pth file of the kept dist-packages.
+            E::Dir("opt/extlib/", 0o755),
+            E::File("opt/extlib/extmod.py", 0o644, b"VALUE = 'from-pth'\n"),
+            E::Dir("usr/local/lib/python3.11/dist-packages/", 0o755),
+            E::File("usr/local/lib/python3.11/dist-packages/extlib.pth", 0o644, b"# extra\n/opt/extlib\n"),
         ],
         json!({"Cmd":["python3","/app/main.py"],"WorkingDir":"/app","User":"app",
             "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}),
@@ -159,11 +165,11 @@ fn python_ctypes_importlib_and_opt_data_slim_and_run() {
     assert_eq!(code, 0, "{s}");
     assert!(s.contains("/usr/sbin/ldconfig: kept: root: python: the app imports ctypes"), "{s}");
     let gmp = s.lines().find(|l| l.starts_with("/usr/lib/x86_64-linux-gnu/libgmp.so.10: kept: ")).expect(&s);
-    assert!(gmp.contains("python: find_library('gmp') in /app/main.py:3"), "{gmp}");
+    assert!(gmp.contains("python: find_library('gmp') in /app/main.py:4"), "{gmp}");
     let risks: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(risks["risks"], json!([]), "{s}");
     let (c1, o1) = runc_run(&orig, &t.path().join("r1"), &["python3", "/app/main.py"]);
     let (c2, o2) = runc_run(&out, &t.path().join("r2"), &["python3", "/app/main.py"]);
-    assert_eq!((c1, o1.as_str()), (0, "libgmp.so.10 True hello slim\n"));
+    assert_eq!((c1, o1.as_str()), (0, "libgmp.so.10 True hello slim from-pth\n"));
     assert_eq!((c2, &o2), (c1, &o1));
 }
