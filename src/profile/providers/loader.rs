@@ -114,16 +114,19 @@ pub(crate) fn keep_ldconfig(cx: &Ctx, acc: &mut Acc) {
     }
 }
 
-/// `.pth` files in a kept site directory: the directories their lines name are on sys.path.
-pub(crate) fn pth_dirs(cx: &Ctx, acc: &mut Acc, site: &str) {
+/// `.pth` files in a kept site directory (or its `site-packages`/`dist-packages`): the
+/// directories their lines name are on sys.path.
+pub(crate) fn pth_dirs(cx: &Ctx, acc: &mut Acc, dir: &str) {
     let fs = cx.view.fs;
-    for pth in expand_all(fs, &join_path(site, "*.pth")) {
+    let pths = ["*.pth", "site-packages/*.pth", "dist-packages/*.pth"].iter().flat_map(|p| expand_all(fs, &join_path(dir, p)));
+    for pth in pths.collect::<Vec<_>>() {
+        let site = dirname(&pth);
         let Some(b) = fs.read(&pth) else { continue };
         for line in String::from_utf8_lossy(&b).lines().map(str::trim) {
             if line.is_empty() || line.starts_with('#') || line.starts_with("import ") || line.starts_with("import\t") {
                 continue;
             }
-            let p = if line.starts_with('/') { line.to_string() } else { join_path(site, line) };
+            let p = if line.starts_with('/') { line.to_string() } else { join_path(&site, line) };
             if fs.resolve(&p).is_some_and(|r| r.node == Node::Dir && !SYSTEM_DIRS.contains(&r.path.as_str())) {
                 acc.keep_glob(fs, &p, &format!("python: on sys.path through {pth}"));
             }
