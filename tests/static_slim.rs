@@ -34,12 +34,7 @@ fn derive(base: &Path, dir: &Path, extra: &[E], runtime: Value) -> PathBuf {
     manifest["config"]["digest"] = json!(cd);
     manifest["config"]["size"] = json!(cs);
     let (md, ms) = put(&serde_json::to_vec(&manifest).unwrap());
-    let index = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
-        "manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md,"size":ms,
-        "platform":{"architecture":"amd64","os":"linux"},"annotations":{"org.opencontainers.image.ref.name":"latest"}}]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    dir.to_path_buf()
+    write_index(dir, &md, ms)
 }
 
 /// The Debian base: the python-web acceptance image (None when the tools are missing locally).

@@ -29,7 +29,7 @@ pub(crate) fn each_config(cx: &Ctx, acc: &mut Acc, start: Vec<String>, what: &st
         match cx.view.fs.read(&f) {
             Some(b) => each(acc, &f, &String::from_utf8_lossy(&b), &mut queue),
             None if cx.view.fs.resolve(&f).is_some_and(|r| r.node == Node::Dir) => {}
-            None => acc.risk("config-include", f.clone(), format!("{what}: the configuration includes {f}, which is not a readable file in the image"), format!("--keep GLOB of the file it should be, or --trace, or --profile FILE naming it")),
+            None => acc.risk("config-include", f.clone(), format!("{what}: the configuration includes {f}, which is not a readable file in the image"), "--keep GLOB of the file it should be, or --trace, or --profile FILE naming it"),
         }
     }
     seen.len()
