@@ -316,7 +316,7 @@ fn cpython_full_install_excludes() {
     assert_no_overlap(&py, &n, &rules, &[]);
 }
 
-/// An app that imports pip keeps it; an app using importlib gets a warning.
+/// An app that imports pip keeps it; an app importing a name built at run time is a risk.
 #[test]
 fn python_app_imports_decide_packaging_tools() {
     let Some(py) = pyenv() else { return };
@@ -338,7 +338,8 @@ fn python_app_imports_decide_packaging_tools() {
     std::fs::write(r.join("app/main.py"), "import importlib\nm = importlib.import_module('plugins.' + name)\n").unwrap();
     let (_, n) = run_eval(r, &[], &["/usr/local/bin/python3.11"], Some("/app"), &[]);
     assert!(!is_kept(&n, "/usr/local/lib/python3.11/site-packages/pip/__init__.py"));
-    assert!(n.warnings.iter().any(|w| w.contains("dynamically") && w.contains("/app/main.py:")), "{:#?}", n.warnings);
+    // A name built at run time is a risk naming file and line.
+    assert!(n.risks.iter().any(|r| r.kind == "dynamic-import" && r.at == "/app/main.py:2" && r.fix.contains("--trace")), "{:#?}", n.risks);
 }
 
 /// A real `npm install` (registry): prod deps with a nested and a scoped package, a devDependency.

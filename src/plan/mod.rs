@@ -6,6 +6,7 @@ mod keepset;
 pub mod needs;
 pub mod risk;
 pub mod roots;
+pub mod shell;
 pub mod traced;
 mod treefs;
 
@@ -175,7 +176,7 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
         notes.push(format!("glibc: /etc/nsswitch.conf names NSS services the image never had ({}): glibc skips them, as before slimming", names.join(", ")));
     }
     let roots: Vec<(String, String)> = found.roots.iter().map(|r| (r.path.clone(), r.label.clone())).collect();
-    let mut risks: Vec<Risk> = found.risks.iter().cloned().collect();
+    let mut risks: Vec<Risk> = found.risks.iter().cloned().chain(profiled.risks.iter().cloned()).collect();
     risks.extend(risk::dropped_roots(&roots, |p| cx.fs.resolve(p).map(|r| r.symlinks.into_iter().chain([r.path]).collect()).unwrap_or_default(), &entries));
     risks.extend(risk::dropped_trees(&entries, cx.workdir.as_deref()));
     risks.sort();
@@ -312,5 +313,28 @@ impl Plan {
 
     pub fn bytes(&self, keep: bool) -> u64 {
         self.entries.iter().filter(|e| e.keep == keep).map(|e| e.size).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, keep: bool) -> Entry {
+        Entry { path: path.into(), raw: Vec::new(), kind: "file", size: 1, keep, why: String::new(), rule: None, category: None, via: None, inode: None }
+    }
+
+    /// Warnings that say something is missing are dropped when the plan keeps it (a jar kept as
+    /// an argument of Cmd, gconv modules kept under `--level clean`).
+    #[test]
+    fn warnings_are_true_of_the_plan() {
+        let jar = "jvm: no application jar found (no jar root, no CLASSPATH, WorkingDir is a system dir): pass the jar with --keep".to_string();
+        let gconv = "glibc: gconv modules (/usr/lib/x86_64-linux-gnu/gconv) not kept: iconv() fails".to_string();
+        let other = "base: something else".to_string();
+        let all: BTreeSet<String> = [jar.clone(), gconv.clone(), other.clone()].into();
+        let kept = [entry("/app/app.jar", true), entry("/usr/lib/x86_64-linux-gnu/gconv/IBM1047.so", true)];
+        assert_eq!(true_of_plan(all.clone(), &kept), std::slice::from_ref(&other));
+        let dropped = [entry("/app/app.jar", false), entry("/usr/lib/x86_64-linux-gnu/gconv/IBM1047.so", false)];
+        assert_eq!(true_of_plan(all, &dropped), [other, gconv, jar]);
     }
 }

@@ -80,6 +80,7 @@ fn command_of(config: &Value) -> (Vec<String>, &'static str) {
 /// Roots: what the image runs (Entrypoint + Cmd, the Healthcheck), one root per command.
 pub fn find_roots(cx: &Context, warnings: &mut BTreeSet<String>) -> Found {
     let mut resolver = roots::Resolver::new(&cx.fs, cx.env("PATH").as_deref(), cx.workdir.as_deref());
+    resolver.env = cx.env.clone();
     let mut found = Found::default();
     let (argv, label) = command_of(cx.config);
     if label == "Entrypoint" {

@@ -2,6 +2,7 @@
 //! best effort, the commands a shell script runs. Every root carries a label that `--explain`
 //! prints ("Cmd", "command 'sed' in /usr/local/bin/tool.sh (Cmd)", …).
 use super::risk::{line_of, Risk};
+use super::shell::{self, At, Event, SHELLS};
 use super::treefs::TreeFs;
 use crate::elf::{Node, RootFs};
 use std::collections::BTreeSet;
@@ -33,10 +34,11 @@ pub struct Resolver<'a> {
     pub workdir: String,
     /// The Cmd that an Entrypoint script runs with `exec "$@"` (taken once it is resolved).
     pub cmd: Vec<String>,
+    /// The image's Env: values the scripts start with.
+    pub env: Vec<(String, String)>,
     seen_scripts: BTreeSet<String>,
 }
 
-const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "ksh", "zsh", "busybox"];
 /// Shell builtins and keywords: never looked up on PATH.
 const BUILTINS: &[&str] = &[
     "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "in", "function", "{", "}",
@@ -56,7 +58,7 @@ impl<'a> Resolver<'a> {
     pub fn new(fs: &'a TreeFs<'a>, path_var: Option<&str>, workdir: Option<&str>) -> Self {
         let path_dirs = path_var.unwrap_or(DEFAULT_PATH).split(':').filter(|d| d.starts_with('/')).map(str::to_string).collect();
         let workdir = workdir.filter(|w| w.starts_with('/')).unwrap_or("/").to_string();
-        Resolver { fs, path_dirs, workdir, cmd: Vec::new(), seen_scripts: BTreeSet::new() }
+        Resolver { fs, path_dirs, workdir, cmd: Vec::new(), env: Vec::new(), seen_scripts: BTreeSet::new() }
     }
 
     fn is_exec_file(&self, p: &str) -> bool {
@@ -106,7 +108,7 @@ impl<'a> Resolver<'a> {
             let a = &argv[i];
             if is_shell && (a == "-c" || (a.starts_with('-') && a.contains('c') && !a.starts_with("--"))) {
                 if let Some(script) = argv.get(i + 1) {
-                    self.shell_text(script, &format!("{label} shell string"), out);
+                    self.shell_text(script, None, &format!("{label} shell string"), out);
                 }
                 return;
             }
@@ -205,32 +207,100 @@ impl<'a> Resolver<'a> {
         if let Some(text) = self.fs.read(p) {
             if text.len() < 4 << 20 {
                 let text = String::from_utf8_lossy(&text).into_owned();
-                self.shell_text(&text, &format!("{p} ({label})"), out);
+                self.shell_text(&text, Some(p), &format!("{p} ({label})"), out);
             }
         }
     }
 
-    /// Best-effort scan of shell code: words in command position are resolved on PATH.
-    pub fn shell_text(&mut self, text: &str, label: &str, out: &mut Found) {
+    /// Shell code, walked by `shell` (brush-parser's syntax tree with the values known
+    /// statically); text brush-parser rejects falls back to a word scan.
+    pub fn shell_text(&mut self, text: &str, path: Option<&str>, label: &str, out: &mut Found) {
+        let fs = self.fs;
+        let workdir = self.workdir.clone();
+        let read = move |p: &str| {
+            let abs = if p.starts_with('/') { p.to_string() } else { format!("{}/{p}", workdir.trim_end_matches('/')) };
+            let r = fs.resolve(&abs).filter(|r| r.node == Node::File)?;
+            let bytes = fs.read(&r.path).filter(|b| b.len() < 4 << 20)?;
+            Some((abs, String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        match shell::run_script(text, path, label, &self.env, &read) {
+            Some(events) => {
+                for at in events {
+                    self.shell_event(at, out);
+                }
+            }
+            None => {
+                out.uncertain.insert(format!("{label}: the shell parser rejects this script; its commands were found by a word scan"));
+                self.scan_text(text, label, out);
+            }
+        }
+    }
+
+    fn shell_event(&mut self, at: At, out: &mut Found) {
+        let (label, line) = (at.label.as_str(), format!("{}, line {}", at.label, at.line));
+        match at.event {
+            Event::Run(w) => self.run_word(&w, label, &line, out),
+            Event::RunCmd => {
+                // `exec "$@"` in an Entrypoint script runs the Cmd.
+                let cmd = std::mem::take(&mut self.cmd);
+                self.argv(&cmd, &format!("Cmd, run by \"$@\" in {label}"), out);
+            }
+            Event::Dynamic(w) => self.dynamic_word(&w.replace('"', ""), label, &line, out),
+            Event::Source(p) => {
+                self.seen_scripts.insert(p.clone());
+                out.files.push(Root { path: p, label: format!("sourced by {label}") });
+            }
+            Event::SourceMissing(f) => {
+                out.uncertain.insert(format!("{line}: sources '{f}', which is not a file in the image"));
+            }
+            Event::PathArg(p) => self.path_arg(p, label, out),
+        }
+    }
+
+    fn run_word(&mut self, w: &str, label: &str, line: &str, out: &mut Found) {
+        if BUILTINS.contains(&w) || w.is_empty() {
+            return;
+        }
+        if w == "eval" {
+            out.risks.insert(Risk::new("unresolved-command", line, "uses 'eval'; commands it builds cannot be seen statically", "--keep GLOB of what it runs, or --trace"));
+            return;
+        }
+        if let Some(exe) = self.which(w) {
+            self.add_exec(&exe, &format!("command '{w}' in {label}"), out);
+        } else if w.contains('/') {
+            self.dynamic_word(w, label, line, out);
+        } else if w.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c)) {
+            out.uncertain.insert(format!("{label}: command '{w}' not found on PATH (a shell function or missing tool?)"));
+        }
+    }
+
+    /// A command word not known statically (or a path not in the image).
+    fn dynamic_word(&mut self, w: &str, label: &str, line: &str, out: &mut Found) {
+        if self.by_last_component(w, label, out) {
+            let name = literal_tail(w).unwrap_or_default();
+            out.uncertain.insert(format!("{line}: '{w}' is built at run time: every executable named '{name}' in the image is kept"));
+        } else {
+            out.risks.insert(Risk::new("unresolved-command", line, format!("runs a command built at run time ('{w}')"), "--keep GLOB of what it runs, or --trace"));
+        }
+    }
+
+    fn path_arg(&mut self, p: String, label: &str, out: &mut Found) {
+        if let Some(r) = self.fs.resolve(&p) {
+            // A symlink named by the script is kept as a symlink (even to /etc).
+            let is_link = self.is_symlink(&p);
+            if r.node == Node::File || (r.node == Node::Dir && (is_link || !is_system_dir(&r.path))) {
+                out.files.push(Root { path: p, label: format!("path named in {label}") });
+            }
+        }
+    }
+
+    /// The fallback for text the parser rejects: words in command position resolved on PATH.
+    fn scan_text(&mut self, text: &str, label: &str, out: &mut Found) {
         let functions = defined_functions(text);
         for cmd in command_words(text) {
             match cmd {
-                Word::Plain(w) => {
-                    if BUILTINS.contains(&w.as_str()) || w.is_empty() || functions.contains(&w) {
-                        continue;
-                    }
-                    if w == "eval" {
-                        let at = at_line(label, text, "eval");
-                        out.risks.insert(Risk::new("unresolved-command", at, "uses 'eval'; commands it builds cannot be seen statically", "--keep GLOB of what it runs, or --trace"));
-                        continue;
-                    }
-                    if let Some(exe) = self.which(&w) {
-                        let l = format!("command '{w}' in {label}");
-                        self.add_exec(&exe, &l, out);
-                    } else if w.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c)) && !w.contains('=') {
-                        out.uncertain.insert(format!("{label}: command '{w}' not found on PATH (a shell function or missing tool?)"));
-                    }
-                }
+                Word::Plain(w) if functions.contains(&w) => {}
+                Word::Plain(w) => self.run_word(&w, label, &at_line(label, text, &w), out),
                 Word::Source(f) => {
                     let p = self.absolute(&f);
                     if self.fs.is_file(&p) {
@@ -240,27 +310,9 @@ impl<'a> Resolver<'a> {
                         out.uncertain.insert(format!("{label}: sources '{f}', which is not a file in the image"));
                     }
                 }
-                Word::Dynamic(w) if is_all_args(&w) => {
-                    // `exec "$@"` in an Entrypoint script runs the Cmd.
-                    let cmd = std::mem::take(&mut self.cmd);
-                    self.argv(&cmd, &format!("Cmd, run by \"$@\" in {label}"), out);
-                }
-                Word::Dynamic(w) if self.by_last_component(&w, label, out) => {
-                    out.uncertain.insert(format!("{}: '{w}' is built at run time: every executable named '{}' in the image is kept", at_line(label, text, &w), literal_tail(&w).unwrap_or_default()));
-                }
-                Word::Dynamic(w) => {
-                    let at = at_line(label, text, &w);
-                    out.risks.insert(Risk::new("unresolved-command", at, format!("runs a command built at run time ('{w}')"), "--keep GLOB of what it runs, or --trace"));
-                }
-                Word::PathArg(p) => {
-                    if let Some(r) = self.fs.resolve(&p) {
-                        // A symlink named by the script is kept as a symlink (even to /etc).
-                        let is_link = self.is_symlink(&p);
-                        if r.node == Node::File || (r.node == Node::Dir && (is_link || !is_system_dir(&r.path))) {
-                            out.files.push(Root { path: p, label: format!("path named in {label}") });
-                        }
-                    }
-                }
+                Word::Dynamic(w) if is_all_args(&w) => self.shell_event(At { label: label.into(), line: 0, event: Event::RunCmd }, out),
+                Word::Dynamic(w) => self.dynamic_word(&w, label, &at_line(label, text, &w), out),
+                Word::PathArg(p) => self.path_arg(p, label, out),
             }
         }
     }

@@ -197,6 +197,8 @@ pub struct Needs {
     /// Paths no drop rule may remove, sorted.
     pub drop_exclusions: Vec<Keep>,
     pub warnings: Vec<String>,
+    /// What may break the image that the profile found (a config include it cannot read…).
+    pub risks: Vec<crate::plan::Risk>,
 }
 
 /// What providers and declarative rules accumulate for one evaluation.
@@ -207,6 +209,7 @@ pub(crate) struct Acc {
     pub keep_dirs: BTreeMap<String, String>,
     pub drop_exclusions: BTreeMap<String, String>,
     pub warnings: BTreeSet<String>,
+    pub risks: BTreeSet<crate::plan::Risk>,
 }
 
 impl Acc {
@@ -217,6 +220,9 @@ impl Acc {
         let (p, r) = (path.into(), reason.into());
         self.keep.entry(p.clone()).or_insert_with(|| r.clone());
         self.elf_roots.entry(p).or_insert(r);
+    }
+    pub fn risk(&mut self, kind: &'static str, at: impl Into<String>, what: impl Into<String>, fix: impl Into<String>) {
+        self.risks.insert(crate::plan::Risk::new(kind, at, what, fix));
     }
     pub fn warn(&mut self, w: impl Into<String>) {
         self.warnings.insert(w.into());
@@ -332,6 +338,7 @@ pub fn evaluate(set: &ProfileSet, forced: &[String], view: &ImageView) -> Result
         elf_roots: to_vec(acc.elf_roots),
         drop_exclusions: to_vec(acc.drop_exclusions),
         warnings: acc.warnings.into_iter().collect(),
+        risks: acc.risks.into_iter().collect(),
     })
 }
 

@@ -8,7 +8,9 @@ use crate::elf::rootfs::join_path;
 use crate::elf::{self, Node, RootFs};
 
 pub mod httpd;
+pub mod loader;
 pub mod node;
+pub mod pyscan;
 pub mod python;
 pub mod servers;
 pub mod web;

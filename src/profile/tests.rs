@@ -307,3 +307,17 @@ fn hostile_paths_cannot_keep_the_whole_image() {
 }
 
 use super::providers::node;
+
+/// A config include that cannot be read is a risk naming the file (and line, when the include
+/// names it through a run-time variable); one that is read is none.
+#[test]
+fn unreadable_config_includes_are_risks() {
+    let fs = Mem::default()
+        .file("/etc/redis/redis.conf", "port 6379\ninclude /etc/redis/local.conf\ninclude /etc/redis/missing.conf\n")
+        .file("/etc/redis/local.conf", "maxmemory 10mb\n")
+        .file("/etc/apache2/apache2.conf", "ServerRoot /etc/apache2\nInclude ${APACHE_CONFDIR}/extra.conf\nIncludeOptional conf-enabled/*.conf\n");
+    let n = eval(&fs, &[], &[], None, &["redis", "apache"]);
+    let risks: Vec<(&str, &str)> = n.risks.iter().map(|r| (r.kind, r.at.as_str())).collect();
+    assert_eq!(risks, [("config-include", "/etc/apache2/apache2.conf:2"), ("config-include", "/etc/redis/missing.conf")], "{:#?}", n.risks);
+    assert!(n.risks.iter().all(|r| r.fix.contains("--keep") && r.fix.contains("--trace")));
+}

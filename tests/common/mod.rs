@@ -197,8 +197,13 @@ pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], runtime: Value) -> PathBuf {
     let manifest = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
         "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":cs},"layers":descs});
     let (md, ms) = put(&serde_json::to_vec(&manifest).unwrap());
+    write_index(dir, &md, ms)
+}
+
+/// index.json (one amd64 manifest tagged `latest`) and oci-layout; returns the layout dir.
+pub fn write_index(dir: &Path, manifest_digest: &str, manifest_size: u64) -> PathBuf {
     let index = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",
-        "manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md,"size":ms,
+        "manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":manifest_digest,"size":manifest_size,
         "platform":{"architecture":"amd64","os":"linux"},"annotations":{"org.opencontainers.image.ref.name":"latest"}}]});
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();

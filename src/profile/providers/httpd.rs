@@ -43,7 +43,7 @@ pub(crate) fn apache(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     let (main, mut root) = APACHE_CONFS.iter().find(|(c, _)| fs.is_file(c)).map(|(c, r)| (c.to_string(), r.to_string()))?;
     let mut modules = 0;
     let read = each_config(cx, acc, vec![main], "apache", |acc, f, text, files| {
-        for line in text.lines() {
+        for (n, line) in text.lines().enumerate() {
             let w = words(line.trim());
             let (Some(d), Some(a0)) = (w.first(), w.get(1)) else { continue };
             if d.starts_with('#') || d.starts_with('<') {
@@ -53,6 +53,10 @@ pub(crate) fn apache(cx: &Ctx, acc: &mut Acc) -> Option<String> {
             let reason = format!("apache: `{} {}` in {f}", w[0], w[1..].join(" "));
             let last = w.last().map(String::as_str).unwrap_or(a0);
             let path = |p: &str| if p.starts_with('/') { p.to_string() } else { join_path(&root, p) };
+            if d == "include" && a0.contains("${") {
+                let fix = "--keep GLOB of the files it names, or --trace";
+                acc.risk("config-include", format!("{f}:{}", n + 1), format!("apache: `{}` names a file through a variable set at run time: not read", line.trim()), fix);
+            }
             if last.contains("${") || (d != "loadmodule" && a0.contains("${")) {
                 continue; // Set by envvars at run time: the dirs are kept declaratively.
             }

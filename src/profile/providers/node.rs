@@ -156,6 +156,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Absolute paths written as string literals in the apps' own JavaScript (not node_modules).
+fn literal_paths(cx: &Ctx, acc: &mut Acc, apps: &BTreeSet<String>) {
+    for app in apps {
+        let (files, _) = super::list_files(cx.view.fs, app, &["node_modules", ".git"], 20_000);
+        for f in files.iter().filter(|f| f.ends_with(".js") || f.ends_with(".mjs") || f.ends_with(".cjs")) {
+            let Some(b) = cx.view.fs.read(f).filter(|b| b.len() < 4 << 20) else { continue };
+            let scan = super::pyscan::scan(&String::from_utf8_lossy(&b), false);
+            super::loader::keep_literal_paths(cx, acc, f, &scan.paths);
+        }
+    }
+}
+
 pub(crate) fn provide(cx: &Ctx, acc: &mut Acc) -> Option<String> {
     let fs = cx.view.fs;
     let builtins = externalized_builtins(cx, acc);
@@ -189,6 +201,7 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc) -> Option<String> {
         q.push_back((app.clone(), format!("the app ({app}/package.json)")));
         kept_pkgs.insert(app.clone());
     }
+    literal_paths(cx, acc, &apps);
     let mut missing = 0;
     while let Some((dir, label)) = q.pop_front() {
         let pj = join_path(&dir, "package.json");

@@ -3,7 +3,7 @@
 //! them; warnings for dynamic imports.
 use std::collections::BTreeSet;
 
-use super::{app_workdir, list_files, shebang};
+use super::{app_workdir, list_files, loader, pyscan, shebang};
 use crate::elf::rootfs::dirname;
 use crate::elf::Node;
 use crate::profile::expand::Expander;
@@ -143,15 +143,17 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<
     // What the app imports decides whether packaging tools stay.
     let (sources, truncated) = app_sources(cx);
     let mut imported = BTreeSet::new();
+    let mut ctypes = false;
     for f in &sources {
         let Some(b) = fs.read(f) else { continue };
-        let (m, dynamic) = scan_imports(&String::from_utf8_lossy(&b));
-        imported.extend(m);
-        if let Some((line, text)) = dynamic {
-            acc.warn(format!(
-                "python: app imports modules dynamically (importlib/__import__/exec) in {f}:{line} `{text}`; lazily imported modules may be missing — use --keep"
-            ));
-        }
+        let text = String::from_utf8_lossy(&b);
+        imported.extend(scan_imports(&text).0);
+        let scan = pyscan::scan(&text, true);
+        ctypes |= scan.ctypes;
+        loader::apply(cx, acc, f, &scan, &mut imported);
+    }
+    if ctypes {
+        loader::keep_ldconfig(cx, acc);
     }
     if truncated {
         acc.warn("python: more than 20000 files under WorkingDir; the import scan is partial");
@@ -177,6 +179,7 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<
         let mut e = Expander::new(fs, &exclude);
         e.add(dir, reason);
         acc.absorb(e.finish(), false, reason);
+        loader::pth_dirs(cx, acc, dir);
         // Extension modules are dlopen()ed at import time: their ELF closure is needed.
         let mut e = Expander::new(fs, &exclude);
         e.add(&format!("{dir}/**/*.so"), reason);

@@ -26,8 +26,10 @@ pub(crate) fn each_config(cx: &Ctx, acc: &mut Acc, start: Vec<String>, what: &st
             continue;
         }
         acc.keep(f.clone(), format!("{what}: configuration file"));
-        if let Some(b) = cx.view.fs.read(&f) {
-            each(acc, &f, &String::from_utf8_lossy(&b), &mut queue);
+        match cx.view.fs.read(&f) {
+            Some(b) => each(acc, &f, &String::from_utf8_lossy(&b), &mut queue),
+            None if cx.view.fs.resolve(&f).is_some_and(|r| r.node == Node::Dir) => {}
+            None => acc.risk("config-include", f.clone(), format!("{what}: the configuration includes {f}, which is not a readable file in the image"), "--keep GLOB of the file it should be, or --trace, or --profile FILE naming it"),
         }
     }
     seen.len()
@@ -116,7 +118,9 @@ fn pg_setting(cx: &Ctx, acc: &mut Acc, file: &str, name: &str, value: &str, libd
     let reason = format!("postgresql: {name} = '{value}' in {file}");
     let rel = |v: &str| if v.starts_with('/') { v.to_string() } else { join_path(&dirname(file), v) };
     match name {
-        "include" | "include_if_exists" => confs.push(rel(value)),
+        "include" => confs.push(rel(value)),
+        // Missing is fine for include_if_exists: only what is there is read.
+        "include_if_exists" if fs.resolve(&rel(value)).is_some() => confs.push(rel(value)),
         "include_dir" => confs.extend(expand_all(fs, &join_path(&rel(value), "*.conf"))),
         "shared_preload_libraries" | "session_preload_libraries" | "local_preload_libraries" => {
             for lib in value.split(',').map(|l| l.trim().trim_matches('"')).filter(|l| !l.is_empty()) {
@@ -187,7 +191,8 @@ fn redis_setting(cx: &Ctx, acc: &mut Acc, f: &str, name: &str, value: &str, queu
     let reason = format!("redis: `{name} {value}` in {f}");
     let abs = value.starts_with('/');
     match name {
-        "include" => queue.extend(expand_all(fs, value)),
+        "include" if value.contains(['*', '?', '[']) => queue.extend(expand_all(fs, value)),
+        "include" => queue.push(value.to_string()),
         "loadmodule" => match fs.resolve(value).filter(|r| abs && r.node == Node::File) {
             Some(r) => {
                 acc.elf_root(r.path, reason);
