@@ -36,9 +36,10 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 timed() {
   local n=$1; shift
   load > "$W/$n.load"
-  /usr/bin/time -f '%e %M' -o "$W/$n.time" "$@" > /dev/null 2> "$W/$n.err" || { cat "$W/$n.err" >&2; exit 1; }
+  /usr/bin/time -f '%e %M %U %S' -o "$W/$n.time" "$@" > /dev/null 2> "$W/$n.err" || { cat "$W/$n.err" >&2; exit 1; }
 }
 secs() { cut -d' ' -f1 "$W/$1.time"; }
+cpu() { awk '{print $3 + $4}' "$W/$1.time"; }
 rss_mb() { echo $(( $(cut -d' ' -f2 "$W/$1.time") / 1024 )); }
 ratio() { printf '%.2fx' "$(echo "$1 / $2" | bc -l)"; }
 layers() { python3 -c "import json,sys;d='$1/blobs/sha256/';m=json.load(open('$1/index.json'))['manifests'][0]['digest'][7:];print(' '.join(d+l['digest'][7:] for l in json.load(open(d+m))['layers']))"; }
@@ -59,8 +60,8 @@ g6=$(gzip -6 < "$W/squashed.tar" | wc -c)
 gb() { printf '%.2f' "$(echo "$1 / 1000000000" | bc -l)"; }
 printf '\nimage (scale %s): 20 layers, %s GB compressed, squashed tar %s GB; quarter-size image (scale %s): %s GB compressed\n' \
   "$SCALE" "$(gb "$(du -sb "$BIG/blobs" | cut -f1)")" "$(gb "$(stat -c %s "$W/squashed.tar")")" "$SMALL" "$(gb "$(du -sb "$SMALLIMG/blobs" | cut -f1)")"
-printf '%-40s %8s %10s %9s %6s\n' what seconds ratio "peak RSS" load
-row() { printf '%-40s %8.2f %10s %6s MB %6s\n' "$1" "$(secs "$2")" "$3" "$4" "$(cat "$W/$2.load")"; }
+printf '%-40s %8s %10s %9s %6s %8s\n' what seconds ratio "peak RSS" load "CPU s"
+row() { printf '%-40s %8.2f %10s %6s MB %6s %8.2f\n' "$1" "$(secs "$2")" "$3" "$4" "$(cat "$W/$2.load")" "$(cpu "$2")"; }
 row "gzip -dc of all layers (1 thread)" gunzip-big "1.00x" "-"
 row "imgslim squash (gzip) vs gunzip" squash-big "$(ratio "$(secs squash-big)" "$(secs gunzip-big)")" "$(rss_mb squash-big)"
 row "pigz -p 2 -6 of the squashed tar" pigz "$(ratio "$(secs pigz)" "$(secs gunzip-big)")" "-"
@@ -68,6 +69,8 @@ row "imgslim squash vs pigz -p 2 -6" squash-big "$(ratio "$(secs squash-big)" "$
 row "imgslim slim vs squash" slim-big "$(ratio "$(secs slim-big)" "$(secs squash-big)")" "$(rss_mb slim-big)"
 row "quarter size: squash vs its gunzip" squash-small "$(ratio "$(secs squash-small)" "$(secs gunzip-small)")" "$(rss_mb squash-small)"
 row "quarter size: slim vs its squash" slim-small "$(ratio "$(secs slim-small)" "$(secs squash-small)")" "$(rss_mb slim-small)"
+printf 'CPU time (user+sys, less sensitive to load): squash %s of gunzip, pigz %s of gunzip\n' \
+  "$(ratio "$(cpu squash-big)" "$(cpu gunzip-big)")" "$(ratio "$(cpu pigz)" "$(cpu gunzip-big)")"
 printf 'squashed gzip layer size vs gzip -6 of the same tar: %s (%d vs %d bytes)\n' "$(ratio "$ours" "$g6")" "$ours" "$g6"
 printf 'peak RSS, full vs quarter size: squash %s MB vs %s MB, slim %s MB vs %s MB (target <= 256 MB)\n' \
   "$(rss_mb squash-big)" "$(rss_mb squash-small)" "$(rss_mb slim-big)" "$(rss_mb slim-small)"

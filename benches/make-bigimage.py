@@ -3,8 +3,8 @@
 at --scale 1 (both scale linearly). Layer 0 is the busybox (musl) image's layer, so `slim`
 has a real app (/bin/sh). File contents are slices of this machine's /usr (binaries,
 libraries, data), so they compress like real image content; sizes are log-normal (median
-~5 KB, mean ~20 KB). Each later layer overwrites and whites out 2% of the previous layer's
-files: real wasted bytes. Deterministic for a given machine and scale.
+~5 KB, mean ~20 KB). Each later layer overwrites 2% of the previous layer's files and whites
+out another 2%: real wasted bytes. Deterministic for a given machine and scale.
 
 usage: make-bigimage.py OUT_DIR [--scale S]"""
 import argparse, hashlib, json, os, random, shutil, subprocess, tarfile, io
