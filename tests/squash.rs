@@ -313,3 +313,59 @@ fn real_debian_multilayer_image_squashes_exactly() {
     assert!(v["wasted_bytes"].as_u64().unwrap() > 100_000, "{}", v["wasted_bytes"]);
     assert!(v["layers"].as_array().unwrap().len() >= 4);
 }
+
+/// Compressible but not trivial content: runs of text between stretches of noise.
+fn mixed_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if (i / 3000) % 3 == 0 { x as u8 } else { b"the quick brown fox "[i % 20] ^ (x as u8 & 1) }
+        })
+        .collect()
+}
+
+/// (manifest digest, layer digest) of a single-manifest OCI layout.
+fn layout_digests(layout: &Path) -> (String, String) {
+    let rd = |d: &str| std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap();
+    let idx: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let md = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let m: Value = serde_json::from_slice(&rd(&md)).unwrap();
+    (md, m["layers"][0]["digest"].as_str().unwrap().to_string())
+}
+
+/// gzip layers are many 1 MiB members compressed in parallel and pipelined with the tar
+/// writer: the image must be byte-identical whatever the thread count, and the layer exactly
+/// what the unpipelined encoder wrote: its tar cut in 1 MiB chunks, each one libdeflate
+/// level-6 gzip member, in order (rebuilt here from the decompressed layer).
+#[test]
+fn gzip_output_is_identical_for_any_thread_count() {
+    let t = tmp();
+    let data: Vec<(String, Vec<u8>)> = (0..7).map(|i| (format!("data/f{i}"), mixed_bytes(i, 700_000 + 99_991 * i as usize))).collect();
+    let mut entries = vec![E::Dir("data/", 0o755)];
+    entries.extend(data.iter().map(|(n, d)| E::File(n, 0o644, d)));
+    let orig = oci_layout(&t.path().join("orig"), &[layer(&entries)], json!({}));
+    let runs: Vec<(String, String)> = ["1", "2", "5"]
+        .iter()
+        .map(|n| {
+            let out = t.path().join(format!("out-{n}"));
+            run_ok(imgslim().env("RAYON_NUM_THREADS", n).arg("squash").arg(&orig).arg("-o").arg(&out).args(["--format", "oci"]));
+            layout_digests(&out)
+        })
+        .collect();
+    assert!(runs.iter().all(|r| *r == runs[0]), "thread counts 1/2/5 differ: {runs:?}");
+    let out = t.path().join("out-1");
+    let blob = std::fs::read(out.join("blobs/sha256").join(runs[0].1.trim_start_matches("sha256:"))).unwrap();
+    let tar = first_layer(&out);
+    assert!(tar.len() > 5 << 20, "several members ({} bytes)", tar.len());
+    let mut expected = Vec::new();
+    for chunk in tar.chunks(1 << 20) {
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(6).unwrap());
+        let mut m = vec![0; c.gzip_compress_bound(chunk.len())];
+        let n = c.gzip_compress(chunk, &mut m).unwrap();
+        expected.extend_from_slice(&m[..n]);
+    }
+    assert!(blob == expected, "the gzip layer is not the 1 MiB libdeflate members of its tar");
+}
