@@ -90,6 +90,7 @@ fn min_factor(name: &str, label: &str) -> Option<f64> {
         ("postgres", "slim-minimal") => Some(6.0),
         ("redis", "slim-minimal") => Some(10.0),
         ("apache-php", "slim-minimal") => Some(4.0),
+        ("mariadb", "slim-minimal") => Some(4.0),
         // The Go binary is most of that image: the factor needs --pack.
         ("static-go-alpine", "slim-minimal-pack") => Some(4.0),
         _ => None,
@@ -321,4 +322,5 @@ images! {
     postgres => "postgres",
     redis => "redis",
     apache_php => "apache-php",
+    mariadb => "mariadb",
 }

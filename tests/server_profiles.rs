@@ -187,3 +187,49 @@ fn apache_mod_php_debian() {
     let rules = drop_rules(&set, &n.applied);
     assert!(rules.iter().any(|x| x.name == "apache-build" && x.matches("/usr/share/apache2/build/config_vars.mk")));
 }
+
+#[test]
+fn mariadb_debian_server() {
+    let Some(r) = unpacked(&["mariadb-server", "mariadb-server-core", "mariadb-client", "mariadb-client-core", "mariadb-common", "mysql-common", "gosu"]) else { return };
+    // What the postinst does (update-alternatives my.cnf), and a derived image's drop-in that
+    // loads one plugin the package has and one it does not, and moves the data dir.
+    let _ = std::fs::remove_file(r.join("etc/mysql/my.cnf"));
+    std::os::unix::fs::symlink("mariadb.cnf", r.join("etc/mysql/my.cnf")).unwrap();
+    std::fs::create_dir_all(r.join("srv/mysql-data")).unwrap();
+    std::fs::create_dir_all(r.join("var/log/mysql")).unwrap();
+    std::fs::write(
+        r.join("etc/mysql/mariadb.conf.d/90-app.cnf"),
+        "[mariadbd]\nplugin-load-add = ha_archive.so\nloose-plugin_load_add = rocks=ha_rocksdb\ndatadir = /srv/mysql-data\nlog_error = /var/log/mysql/error.log\n# plugin-load-add = commented.so\n",
+    )
+    .unwrap();
+    let (set, n) = eval(&r, &[], &[]);
+    assert!(applied(&n, "mariadb"), "{:?}", n.applied);
+    // The server, what the official entrypoint runs, and the plugin dir (storage engines).
+    for p in ["/usr/sbin/mariadbd", "/usr/bin/mariadb", "/usr/bin/mariadb-admin", "/usr/bin/my_print_defaults", "/usr/bin/mariadb-tzinfo-to-sql", "/usr/sbin/gosu"] {
+        assert!(elf_root(&n, p), "{p} is not an ELF root");
+    }
+    for m in ["ha_archive.so", "ha_blackhole.so", "auth_ed25519.so", "metadata_lock_info.so"] {
+        assert!(elf_root(&n, &format!("/usr/lib/mysql/plugin/{m}")), "{m} is not an ELF root");
+    }
+    // mariadb-install-db is a shell script: kept, and its own commands are roots.
+    assert!(is_kept(&n, "/usr/bin/mariadb-install-db"), "mariadb-install-db not kept");
+    // What the server and mariadb-install-db read; the config tree and what it names.
+    for p in ["/usr/share/mysql/english/errmsg.sys", "/usr/share/mysql/charsets/Index.xml", "/usr/share/mysql/mysql_system_tables.sql", "/etc/mysql/mariadb.conf.d/50-server.cnf", "/etc/mysql/mariadb.conf.d/90-app.cnf", "/etc/mysql/my.cnf", "/srv/mysql-data"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    assert!(n.keep_dirs.iter().any(|k| k.path == "/var/log/mysql"), "{:#?}", n.keep_dirs);
+    assert!(n.applied.iter().any(|a| a.name == "mariadb" && a.why.contains("1 plugin(s) loaded by config")), "{:?}", n.applied);
+    assert!(n.warnings.iter().any(|w| w.contains("ha_rocksdb.so") && w.contains("90-app.cnf")), "{:#?}", n.warnings);
+    assert!(!n.warnings.iter().any(|w| w.contains("commented")), "{:#?}", n.warnings);
+    // errmsg-utf8.txt (comp_err's source) and the benchmark script go by name.
+    for p in ["/usr/share/mysql/errmsg-utf8.txt", "/usr/share/mysql/mini-benchmark"] {
+        assert!(!is_kept(&n, p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule("/usr/share/mysql/errmsg-utf8.txt").as_deref(), Some("mariadb-errmsg-source"));
+    assert_eq!(rule("/usr/share/mysql/mini-benchmark").as_deref(), Some("mariadb-test"));
+    assert_eq!(rule("/usr/share/mysql/mysql-test/mariadb-test-run.pl").as_deref(), Some("mariadb-test"));
+    assert_eq!(rule("/usr/bin/mariadb_config").as_deref(), Some("mariadb-dev"));
+    assert_eq!(rule("/usr/include/mariadb/mysql.h").as_deref(), Some("headers"));
+}

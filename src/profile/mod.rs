@@ -53,6 +53,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("glibc.toml", include_str!("../../profiles/glibc.toml")),
     ("glibc-gconv.toml", include_str!("../../profiles/glibc-gconv.toml")),
     ("jvm.toml", include_str!("../../profiles/jvm.toml")),
+    ("mariadb.toml", include_str!("../../profiles/mariadb.toml")),
     ("musl.toml", include_str!("../../profiles/musl.toml")),
     ("nginx.toml", include_str!("../../profiles/nginx.toml")),
     ("openssl.toml", include_str!("../../profiles/openssl.toml")),

@@ -8,12 +8,13 @@ use crate::elf::rootfs::join_path;
 use crate::elf::{self, Node, RootFs};
 
 pub mod httpd;
+pub mod mysql;
 pub mod node;
 pub mod python;
 pub mod servers;
 pub mod web;
 
-pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis", "apache", "php"];
+pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis", "apache", "php", "mariadb"];
 
 pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<String> {
     match name {
@@ -32,6 +33,7 @@ pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) ->
         "redis" => servers::redis(cx, acc),
         "apache" => httpd::apache(cx, acc),
         "php" => httpd::php(cx, acc),
+        "mariadb" => mysql::mariadb(cx, acc),
         _ => None,
     }
 }
