@@ -91,6 +91,8 @@ fn min_factor(name: &str, label: &str) -> Option<f64> {
         ("redis", "slim-minimal") => Some(10.0),
         ("apache-php", "slim-minimal") => Some(4.0),
         ("mariadb", "slim-minimal") => Some(4.0),
+        ("ruby-gems", "slim-minimal") => Some(6.0),
+        ("perl-xs", "slim-minimal") => Some(5.0),
         // The Go binary is most of that image: the factor needs --pack.
         ("static-go-alpine", "slim-minimal-pack") => Some(4.0),
         _ => None,
@@ -323,4 +325,6 @@ images! {
     redis => "redis",
     apache_php => "apache-php",
     mariadb => "mariadb",
+    ruby_gems => "ruby-gems",
+    perl_xs => "perl-xs",
 }

@@ -233,3 +233,67 @@ fn mariadb_debian_server() {
     assert_eq!(rule("/usr/bin/mariadb_config").as_deref(), Some("mariadb-dev"));
     assert_eq!(rule("/usr/include/mariadb/mysql.h").as_deref(), Some("headers"));
 }
+
+/// Files (ELF copies of /bin/true where the name ends in .so) under `root`.
+fn plant(root: &Path, files: &[&str]) {
+    for f in files {
+        let p = root.join(f.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        if f.ends_with(".so") {
+            std::fs::copy("/bin/true", &p).unwrap();
+        } else {
+            std::fs::write(&p, b"x\n").unwrap();
+        }
+    }
+}
+
+#[test]
+fn ruby_debian_gems_and_gem_home() {
+    let Some(r) = unpacked(&["ruby3.1", "libruby3.1", "ruby-rubygems", "ruby-sqlite3", "ruby-rack"]) else { return };
+    // A GEM_HOME outside the known trees, as `gem install` leaves it: a native gem with its
+    // build leftovers, tests and the cached .gem.
+    plant(&r, &["/opt/gems/gems/fast-1.0/lib/fast/fast.so", "/opt/gems/gems/fast-1.0/lib/fast.rb", "/opt/gems/gems/fast-1.0/ext/fast/fast.o", "/opt/gems/gems/fast-1.0/ext/fast/Makefile", "/opt/gems/gems/fast-1.0/test/test_fast.rb", "/opt/gems/cache/fast-1.0.gem", "/opt/gems/specifications/fast-1.0.gemspec"]);
+    let (set, n) = eval(&r, &[("GEM_HOME", "/opt/gems")], &["/usr/bin/rackup"]);
+    assert!(applied(&n, "ruby"), "{:?}", n.applied);
+    // Native extensions of the stdlib, of a Debian gem and of the GEM_HOME gem are ELF roots.
+    for p in ["/usr/lib/x86_64-linux-gnu/ruby/3.1.0/bigdecimal.so", "/usr/lib/x86_64-linux-gnu/ruby/vendor_ruby/3.1.0/sqlite3/sqlite3_native.so", "/opt/gems/gems/fast-1.0/lib/fast/fast.so"] {
+        assert!(elf_root(&n, p), "{p} is not an ELF root");
+    }
+    for p in ["/usr/lib/ruby/vendor_ruby/rack.rb", "/usr/lib/ruby/vendor_ruby/sqlite3.rb", "/usr/lib/ruby/3.1.0/json.rb", "/usr/share/rubygems-integration/3.1.0/specifications/sqlite3-1.4.2.gemspec", "/opt/gems/gems/fast-1.0/lib/fast.rb", "/opt/gems/specifications/fast-1.0.gemspec"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    for p in ["/opt/gems/gems/fast-1.0/ext/fast/fast.o", "/opt/gems/gems/fast-1.0/ext/fast/Makefile", "/opt/gems/gems/fast-1.0/test/test_fast.rb", "/opt/gems/cache/fast-1.0.gem"] {
+        assert!(!is_kept(&n, p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule("/opt/gems/gems/fast-1.0/test/test_fast.rb").as_deref(), Some("ruby-gem-tests"));
+    assert_eq!(rule("/opt/gems/cache/fast-1.0.gem").as_deref(), Some("ruby-gem-cache"));
+    assert_eq!(rule("/opt/gems/gems/fast-1.0/ext/fast/fast.o").as_deref(), Some("ruby-ext-build"));
+}
+
+#[test]
+fn perl_debian_xs_modules_and_perl5lib() {
+    let Some(r) = unpacked(&["perl-base", "perl", "perl-modules-5.36", "libperl5.36", "libjson-xs-perl"]) else { return };
+    plant(&r, &["/srv/lib/perl/auto/Fast/Fast.so", "/srv/lib/perl/Fast.pm", "/srv/lib/perl/Fast.pod"]);
+    let (set, n) = eval(&r, &[("PERL5LIB", "/srv/lib/perl:/nowhere")], &["/usr/bin/perl"]);
+    assert!(applied(&n, "perl"), "{:?}", n.applied);
+    // XS modules: core (POSIX, Encode), vendor (JSON::XS) and PERL5LIB's.
+    let arch = "/usr/lib/x86_64-linux-gnu/perl/5.36.0";
+    for p in [format!("{arch}/auto/POSIX/POSIX.so"), format!("{arch}/auto/Encode/Encode.so"), "/usr/lib/x86_64-linux-gnu/perl5/5.36/auto/JSON/XS/XS.so".into(), "/srv/lib/perl/auto/Fast/Fast.so".into()] {
+        assert!(elf_root(&n, &p), "{p} is not an ELF root");
+    }
+    for p in [format!("{arch}/POSIX.pm"), "/usr/share/perl/5.36.0/Time/Local.pm".into(), "/usr/lib/x86_64-linux-gnu/perl5/5.36/JSON/XS.pm".into(), "/srv/lib/perl/Fast.pm".into()] {
+        assert!(is_kept(&n, &p), "{p} not kept");
+    }
+    // Headers, build tools, the CPAN client and .pod go by name.
+    for p in [format!("{arch}/CORE/perl.h"), "/usr/share/perl/5.36.0/ExtUtils/MakeMaker.pm".into(), "/usr/share/perl/5.36.0/CPAN.pm".into(), "/srv/lib/perl/Fast.pod".into()] {
+        assert!(!is_kept(&n, &p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule(&format!("{arch}/CORE/perl.h")).as_deref(), Some("perl-xs-headers"));
+    assert_eq!(rule("/usr/share/perl/5.36.0/ExtUtils/MakeMaker.pm").as_deref(), Some("perl-build-tools"));
+    assert_eq!(rule("/usr/share/perl/5.36.0/CPAN.pm").as_deref(), Some("perl-cpan"));
+    assert_eq!(rule("/usr/share/perl/5.36.0/pod/perlfunc.pod").as_deref(), Some("perl-pod"));
+}

@@ -57,11 +57,13 @@ const BUILTIN: &[(&str, &str)] = &[
     ("musl.toml", include_str!("../../profiles/musl.toml")),
     ("nginx.toml", include_str!("../../profiles/nginx.toml")),
     ("openssl.toml", include_str!("../../profiles/openssl.toml")),
+    ("perl.toml", include_str!("../../profiles/perl.toml")),
     ("php.toml", include_str!("../../profiles/php.toml")),
     ("node.toml", include_str!("../../profiles/node.toml")),
     ("postgresql.toml", include_str!("../../profiles/postgresql.toml")),
     ("python.toml", include_str!("../../profiles/python.toml")),
     ("redis.toml", include_str!("../../profiles/redis.toml")),
+    ("ruby.toml", include_str!("../../profiles/ruby.toml")),
     ("tzdata.toml", include_str!("../../profiles/tzdata.toml")),
     ("tzdata-all.toml", include_str!("../../profiles/tzdata-all.toml")),
 ];
