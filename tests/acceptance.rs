@@ -93,6 +93,7 @@ fn min_factor(name: &str, label: &str) -> Option<f64> {
         ("mariadb", "slim-minimal") => Some(4.0),
         ("ruby-gems", "slim-minimal") => Some(6.0),
         ("perl-xs", "slim-minimal") => Some(5.0),
+        ("tomcat", "slim-minimal") => Some(2.5),
         // The Go binary is most of that image: the factor needs --pack.
         ("static-go-alpine", "slim-minimal-pack") => Some(4.0),
         _ => None,
@@ -327,4 +328,5 @@ images! {
     mariadb => "mariadb",
     ruby_gems => "ruby-gems",
     perl_xs => "perl-xs",
+    tomcat => "tomcat",
 }

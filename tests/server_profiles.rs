@@ -297,3 +297,34 @@ fn perl_debian_xs_modules_and_perl5lib() {
     assert_eq!(rule("/usr/share/perl/5.36.0/CPAN.pm").as_deref(), Some("perl-cpan"));
     assert_eq!(rule("/usr/share/perl/5.36.0/pod/perlfunc.pod").as_deref(), Some("perl-pod"));
 }
+
+#[test]
+fn tomcat_debian() {
+    let Some(r) = unpacked(&["tomcat10", "tomcat10-common", "libtomcat10-java", "libeclipse-jdt-core-java"]) else { return };
+    // What the postinst makes (CATALINA_BASE's links), a JVM where Debian puts it, and the
+    // official image's extras under the Debian tree's name.
+    std::fs::create_dir_all(r.join("var/lib/tomcat10/webapps/ROOT")).unwrap();
+    std::fs::write(r.join("var/lib/tomcat10/webapps/ROOT/index.jsp"), "<%= 1 %>\n").unwrap();
+    let conf = r.join("var/lib/tomcat10/conf");
+    let _ = std::fs::remove_file(&conf);
+    std::os::unix::fs::symlink("/etc/tomcat10", conf).unwrap();
+    plant(&r, &["/usr/lib/jvm/java-17-openjdk-amd64/bin/java", "/usr/share/tomcat10/bin/catalina.bat", "/var/lib/tomcat10/webapps/examples/index.html"]);
+    std::fs::copy("/bin/true", r.join("usr/lib/jvm/java-17-openjdk-amd64/bin/java")).unwrap();
+    let (set, n) = eval(&r, &[("CATALINA_HOME", "/usr/share/tomcat10"), ("CATALINA_BASE", "/var/lib/tomcat10")], &["/usr/share/tomcat10/bin/catalina.sh"]);
+    assert!(applied(&n, "tomcat"), "{:?}", n.applied);
+    // catalina.sh runs java through `eval exec "$_RUNJAVA"`: the profile names the launcher.
+    assert!(elf_root(&n, "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"), "{:#?}", n.elf_roots);
+    // The lib dir's jars are symlinks into /usr/share/java: their targets are kept.
+    for p in ["/usr/share/tomcat10/bin/bootstrap.jar", "/usr/share/tomcat10/bin/setclasspath.sh", "/usr/share/tomcat10/lib/jasper.jar", "/usr/share/java/tomcat10-jasper.jar", "/usr/share/java/tomcat10-catalina.jar", "/usr/share/java/eclipse-jdt-core.jar", "/etc/tomcat10/server.xml", "/var/lib/tomcat10/webapps/ROOT/index.jsp"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    for p in ["/usr/share/tomcat10/bin/catalina.bat", "/var/lib/tomcat10/webapps/examples/index.html"] {
+        assert!(!is_kept(&n, p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule("/var/lib/tomcat10/webapps/examples/index.html").as_deref(), Some("tomcat-examples"));
+    assert_eq!(rule("/usr/local/tomcat/webapps.dist/docs/index.html").as_deref(), Some("tomcat-examples"));
+    assert_eq!(rule("/usr/share/tomcat10/bin/catalina.bat").as_deref(), Some("tomcat-windows-scripts"));
+    assert_eq!(rule("/usr/local/tomcat/bin/tomcat-native.tar.gz").as_deref(), Some("tomcat-native-sources"));
+}

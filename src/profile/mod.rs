@@ -64,6 +64,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("python.toml", include_str!("../../profiles/python.toml")),
     ("redis.toml", include_str!("../../profiles/redis.toml")),
     ("ruby.toml", include_str!("../../profiles/ruby.toml")),
+    ("tomcat.toml", include_str!("../../profiles/tomcat.toml")),
     ("tzdata.toml", include_str!("../../profiles/tzdata.toml")),
     ("tzdata-all.toml", include_str!("../../profiles/tzdata-all.toml")),
 ];
