@@ -154,6 +154,10 @@ fn min_factor(name: &str, label: &str) -> Option<f64> {
         ("postgres", "slim-minimal") => Some(6.0),
         ("redis", "slim-minimal") => Some(10.0),
         ("apache-php", "slim-minimal") => Some(4.0),
+        ("mariadb", "slim-minimal") => Some(4.0),
+        ("ruby-gems", "slim-minimal") => Some(6.0),
+        ("perl-xs", "slim-minimal") => Some(5.0),
+        ("tomcat", "slim-minimal") => Some(2.5),
         // The Go binary is most of that image: the factor needs --pack.
         ("static-go-alpine", "slim-minimal-pack") => Some(4.0),
         _ => None,
@@ -398,4 +402,8 @@ images! {
     postgres => "postgres",
     redis => "redis",
     apache_php => "apache-php",
+    mariadb => "mariadb",
+    ruby_gems => "ruby-gems",
+    perl_xs => "perl-xs",
+    tomcat => "tomcat",
 }

@@ -187,3 +187,144 @@ fn apache_mod_php_debian() {
     let rules = drop_rules(&set, &n.applied);
     assert!(rules.iter().any(|x| x.name == "apache-build" && x.matches("/usr/share/apache2/build/config_vars.mk")));
 }
+
+#[test]
+fn mariadb_debian_server() {
+    let Some(r) = unpacked(&["mariadb-server", "mariadb-server-core", "mariadb-client", "mariadb-client-core", "mariadb-common", "mysql-common", "gosu"]) else { return };
+    // What the postinst does (update-alternatives my.cnf), and a derived image's drop-in that
+    // loads one plugin the package has and one it does not, and moves the data dir.
+    let _ = std::fs::remove_file(r.join("etc/mysql/my.cnf"));
+    std::os::unix::fs::symlink("mariadb.cnf", r.join("etc/mysql/my.cnf")).unwrap();
+    std::fs::create_dir_all(r.join("srv/mysql-data")).unwrap();
+    std::fs::create_dir_all(r.join("var/log/mysql")).unwrap();
+    std::fs::write(
+        r.join("etc/mysql/mariadb.conf.d/90-app.cnf"),
+        "[mariadbd]\nplugin-load-add = ha_archive.so\nloose-plugin_load_add = rocks=ha_rocksdb\ndatadir = /srv/mysql-data\nlog_error = /var/log/mysql/error.log\n# plugin-load-add = commented.so\n",
+    )
+    .unwrap();
+    let (set, n) = eval(&r, &[], &[]);
+    assert!(applied(&n, "mariadb"), "{:?}", n.applied);
+    // The server, what the official entrypoint runs, and the plugin dir (storage engines).
+    for p in ["/usr/sbin/mariadbd", "/usr/bin/mariadb", "/usr/bin/mariadb-admin", "/usr/bin/my_print_defaults", "/usr/bin/mariadb-tzinfo-to-sql", "/usr/sbin/gosu"] {
+        assert!(elf_root(&n, p), "{p} is not an ELF root");
+    }
+    for m in ["ha_archive.so", "ha_blackhole.so", "auth_ed25519.so", "metadata_lock_info.so"] {
+        assert!(elf_root(&n, &format!("/usr/lib/mysql/plugin/{m}")), "{m} is not an ELF root");
+    }
+    // mariadb-install-db is a shell script: kept, and its own commands are roots.
+    assert!(is_kept(&n, "/usr/bin/mariadb-install-db"), "mariadb-install-db not kept");
+    // What the server and mariadb-install-db read; the config tree and what it names.
+    for p in ["/usr/share/mysql/english/errmsg.sys", "/usr/share/mysql/charsets/Index.xml", "/usr/share/mysql/mysql_system_tables.sql", "/etc/mysql/mariadb.conf.d/50-server.cnf", "/etc/mysql/mariadb.conf.d/90-app.cnf", "/etc/mysql/my.cnf", "/srv/mysql-data"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    assert!(n.keep_dirs.iter().any(|k| k.path == "/var/log/mysql"), "{:#?}", n.keep_dirs);
+    assert!(n.applied.iter().any(|a| a.name == "mariadb" && a.why.contains("1 plugin(s) loaded by config")), "{:?}", n.applied);
+    assert!(n.warnings.iter().any(|w| w.contains("ha_rocksdb.so") && w.contains("90-app.cnf")), "{:#?}", n.warnings);
+    assert!(!n.warnings.iter().any(|w| w.contains("commented")), "{:#?}", n.warnings);
+    // errmsg-utf8.txt (comp_err's source) and the benchmark script go by name.
+    for p in ["/usr/share/mysql/errmsg-utf8.txt", "/usr/share/mysql/mini-benchmark"] {
+        assert!(!is_kept(&n, p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule("/usr/share/mysql/errmsg-utf8.txt").as_deref(), Some("mariadb-errmsg-source"));
+    assert_eq!(rule("/usr/share/mysql/mini-benchmark").as_deref(), Some("mariadb-test"));
+    assert_eq!(rule("/usr/share/mysql/mysql-test/mariadb-test-run.pl").as_deref(), Some("mariadb-test"));
+    assert_eq!(rule("/usr/bin/mariadb_config").as_deref(), Some("mariadb-dev"));
+    assert_eq!(rule("/usr/include/mariadb/mysql.h").as_deref(), Some("headers"));
+}
+
+/// Files (ELF copies of /bin/true where the name ends in .so) under `root`.
+fn plant(root: &Path, files: &[&str]) {
+    for f in files {
+        let p = root.join(f.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        if f.ends_with(".so") {
+            std::fs::copy("/bin/true", &p).unwrap();
+        } else {
+            std::fs::write(&p, b"x\n").unwrap();
+        }
+    }
+}
+
+#[test]
+fn ruby_debian_gems_and_gem_home() {
+    let Some(r) = unpacked(&["ruby3.1", "libruby3.1", "ruby-rubygems", "ruby-sqlite3", "ruby-rack"]) else { return };
+    // A GEM_HOME outside the known trees, as `gem install` leaves it: a native gem with its
+    // build leftovers, tests and the cached .gem.
+    plant(&r, &["/opt/gems/gems/fast-1.0/lib/fast/fast.so", "/opt/gems/gems/fast-1.0/lib/fast.rb", "/opt/gems/gems/fast-1.0/ext/fast/fast.o", "/opt/gems/gems/fast-1.0/ext/fast/Makefile", "/opt/gems/gems/fast-1.0/test/test_fast.rb", "/opt/gems/cache/fast-1.0.gem", "/opt/gems/specifications/fast-1.0.gemspec"]);
+    let (set, n) = eval(&r, &[("GEM_HOME", "/opt/gems")], &["/usr/bin/rackup"]);
+    assert!(applied(&n, "ruby"), "{:?}", n.applied);
+    // Native extensions of the stdlib, of a Debian gem and of the GEM_HOME gem are ELF roots.
+    for p in ["/usr/lib/x86_64-linux-gnu/ruby/3.1.0/bigdecimal.so", "/usr/lib/x86_64-linux-gnu/ruby/vendor_ruby/3.1.0/sqlite3/sqlite3_native.so", "/opt/gems/gems/fast-1.0/lib/fast/fast.so"] {
+        assert!(elf_root(&n, p), "{p} is not an ELF root");
+    }
+    for p in ["/usr/lib/ruby/vendor_ruby/rack.rb", "/usr/lib/ruby/vendor_ruby/sqlite3.rb", "/usr/lib/ruby/3.1.0/json.rb", "/usr/share/rubygems-integration/3.1.0/specifications/sqlite3-1.4.2.gemspec", "/opt/gems/gems/fast-1.0/lib/fast.rb", "/opt/gems/specifications/fast-1.0.gemspec"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    for p in ["/opt/gems/gems/fast-1.0/ext/fast/fast.o", "/opt/gems/gems/fast-1.0/ext/fast/Makefile", "/opt/gems/gems/fast-1.0/test/test_fast.rb", "/opt/gems/cache/fast-1.0.gem"] {
+        assert!(!is_kept(&n, p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule("/opt/gems/gems/fast-1.0/test/test_fast.rb").as_deref(), Some("ruby-gem-tests"));
+    assert_eq!(rule("/opt/gems/cache/fast-1.0.gem").as_deref(), Some("ruby-gem-cache"));
+    assert_eq!(rule("/opt/gems/gems/fast-1.0/ext/fast/fast.o").as_deref(), Some("ruby-ext-build"));
+}
+
+#[test]
+fn perl_debian_xs_modules_and_perl5lib() {
+    let Some(r) = unpacked(&["perl-base", "perl", "perl-modules-5.36", "libperl5.36", "libjson-xs-perl"]) else { return };
+    plant(&r, &["/srv/lib/perl/auto/Fast/Fast.so", "/srv/lib/perl/Fast.pm", "/srv/lib/perl/Fast.pod"]);
+    let (set, n) = eval(&r, &[("PERL5LIB", "/srv/lib/perl:/nowhere")], &["/usr/bin/perl"]);
+    assert!(applied(&n, "perl"), "{:?}", n.applied);
+    // XS modules: core (POSIX, Encode), vendor (JSON::XS) and PERL5LIB's.
+    let arch = "/usr/lib/x86_64-linux-gnu/perl/5.36.0";
+    for p in [format!("{arch}/auto/POSIX/POSIX.so"), format!("{arch}/auto/Encode/Encode.so"), "/usr/lib/x86_64-linux-gnu/perl5/5.36/auto/JSON/XS/XS.so".into(), "/srv/lib/perl/auto/Fast/Fast.so".into()] {
+        assert!(elf_root(&n, &p), "{p} is not an ELF root");
+    }
+    for p in [format!("{arch}/POSIX.pm"), "/usr/share/perl/5.36.0/Time/Local.pm".into(), "/usr/lib/x86_64-linux-gnu/perl5/5.36/JSON/XS.pm".into(), "/srv/lib/perl/Fast.pm".into()] {
+        assert!(is_kept(&n, &p), "{p} not kept");
+    }
+    // Headers, build tools, the CPAN client and .pod go by name.
+    for p in [format!("{arch}/CORE/perl.h"), "/usr/share/perl/5.36.0/ExtUtils/MakeMaker.pm".into(), "/usr/share/perl/5.36.0/CPAN.pm".into(), "/srv/lib/perl/Fast.pod".into()] {
+        assert!(!is_kept(&n, &p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule(&format!("{arch}/CORE/perl.h")).as_deref(), Some("perl-xs-headers"));
+    assert_eq!(rule("/usr/share/perl/5.36.0/ExtUtils/MakeMaker.pm").as_deref(), Some("perl-build-tools"));
+    assert_eq!(rule("/usr/share/perl/5.36.0/CPAN.pm").as_deref(), Some("perl-cpan"));
+    assert_eq!(rule("/usr/share/perl/5.36.0/pod/perlfunc.pod").as_deref(), Some("perl-pod"));
+}
+
+#[test]
+fn tomcat_debian() {
+    let Some(r) = unpacked(&["tomcat10", "tomcat10-common", "libtomcat10-java", "libeclipse-jdt-core-java"]) else { return };
+    // What the postinst makes (CATALINA_BASE's links), a JVM where Debian puts it, and the
+    // official image's extras under the Debian tree's name.
+    std::fs::create_dir_all(r.join("var/lib/tomcat10/webapps/ROOT")).unwrap();
+    std::fs::write(r.join("var/lib/tomcat10/webapps/ROOT/index.jsp"), "<%= 1 %>\n").unwrap();
+    let conf = r.join("var/lib/tomcat10/conf");
+    let _ = std::fs::remove_file(&conf);
+    std::os::unix::fs::symlink("/etc/tomcat10", conf).unwrap();
+    plant(&r, &["/usr/lib/jvm/java-17-openjdk-amd64/bin/java", "/usr/share/tomcat10/bin/catalina.bat", "/var/lib/tomcat10/webapps/examples/index.html"]);
+    std::fs::copy("/bin/true", r.join("usr/lib/jvm/java-17-openjdk-amd64/bin/java")).unwrap();
+    let (set, n) = eval(&r, &[("CATALINA_HOME", "/usr/share/tomcat10"), ("CATALINA_BASE", "/var/lib/tomcat10")], &["/usr/share/tomcat10/bin/catalina.sh"]);
+    assert!(applied(&n, "tomcat"), "{:?}", n.applied);
+    // catalina.sh runs java through `eval exec "$_RUNJAVA"`: the profile names the launcher.
+    assert!(elf_root(&n, "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"), "{:#?}", n.elf_roots);
+    // The lib dir's jars are symlinks into /usr/share/java: their targets are kept.
+    for p in ["/usr/share/tomcat10/bin/bootstrap.jar", "/usr/share/tomcat10/bin/setclasspath.sh", "/usr/share/tomcat10/lib/jasper.jar", "/usr/share/java/tomcat10-jasper.jar", "/usr/share/java/tomcat10-catalina.jar", "/usr/share/java/eclipse-jdt-core.jar", "/etc/tomcat10/server.xml", "/var/lib/tomcat10/webapps/ROOT/index.jsp"] {
+        assert!(is_kept(&n, p), "{p} not kept");
+    }
+    for p in ["/usr/share/tomcat10/bin/catalina.bat", "/var/lib/tomcat10/webapps/examples/index.html"] {
+        assert!(!is_kept(&n, p), "{p} kept");
+    }
+    let rules = drop_rules(&set, &n.applied);
+    let rule = |p: &str| rules.iter().find(|x| x.matches(p)).map(|x| x.name.clone());
+    assert_eq!(rule("/var/lib/tomcat10/webapps/examples/index.html").as_deref(), Some("tomcat-examples"));
+    assert_eq!(rule("/usr/local/tomcat/webapps.dist/docs/index.html").as_deref(), Some("tomcat-examples"));
+    assert_eq!(rule("/usr/share/tomcat10/bin/catalina.bat").as_deref(), Some("tomcat-windows-scripts"));
+    assert_eq!(rule("/usr/local/tomcat/bin/tomcat-native.tar.gz").as_deref(), Some("tomcat-native-sources"));
+}

@@ -8,14 +8,16 @@ use crate::elf::rootfs::join_path;
 use crate::elf::{self, Node, RootFs};
 
 pub mod httpd;
+pub mod interp;
 pub mod loader;
+pub mod mysql;
 pub mod node;
 pub mod pyscan;
 pub mod python;
 pub mod servers;
 pub mod web;
 
-pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis", "apache", "php"];
+pub const NAMES: &[&str] = &["workdir", "cert_env", "nss", "libgcc_s", "locale", "gconv", "timezone", "python", "node", "jvm", "nginx", "postgresql", "redis", "apache", "php", "mariadb", "ruby", "perl"];
 
 pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<String> {
     match name {
@@ -34,7 +36,30 @@ pub(crate) fn run(name: &str, cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) ->
         "redis" => servers::redis(cx, acc),
         "apache" => httpd::apache(cx, acc),
         "php" => httpd::php(cx, acc),
+        "mariadb" => mysql::mariadb(cx, acc),
+        "ruby" => interp::ruby(cx, acc, profile),
+        "perl" => interp::perl(cx, acc, profile),
         _ => None,
+    }
+}
+
+/// A library tree (minus `exclude`), whose `.so` are ELF roots: extension modules an interpreter
+/// dlopen()s on import/require. A system directory is refused with a warning.
+pub(crate) fn keep_lib_tree(fs: &dyn RootFs, acc: &mut Acc, dir: &str, reason: &str, exclude: &globset::GlobSet, so_label: &str) {
+    if fs.resolve(dir).is_some_and(|r| SYSTEM_DIRS.contains(&r.path.as_str())) {
+        acc.warn(format!("{reason}: refusing to keep the system directory {dir} whole"));
+        return;
+    }
+    let mut e = super::expand::Expander::new(fs, exclude);
+    e.add(dir, reason);
+    acc.absorb(e.finish(), false, reason);
+    let mut e = super::expand::Expander::new(fs, exclude);
+    e.add(&format!("{dir}/**/*.so"), reason);
+    e.add(&format!("{dir}/**/*.so.*"), reason);
+    for (p, _) in e.finish().paths {
+        if fs.lstat(&p) == Some(Node::File) {
+            acc.elf_roots.entry(p).or_insert_with(|| format!("{reason}: {so_label}"));
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build (or fetch from cache) the original image NAME and print its cache dir,
 # which holds oci/ (OCI layout, tag "latest"), docker-archive.tar, build.log
-# and build-seconds. Cache key: hash of build/NAME.sh + lib.sh, so editing a
-# recipe rebuilds exactly that image.
+# and build-seconds. Cache key: hash of build/NAME.sh + lib.sh and, when the
+# image has one, of apps/NAME (every file's path and contents), so editing a
+# recipe or the app it copies in rebuilds exactly that image.
 #   usage: build.sh NAME            env: IMGSLIM_ACCEPT_CACHE (default /var/cache/imgslim-accept)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -11,7 +12,17 @@ name=${1:?usage: build.sh NAME}
 script=$ACCEPT_DIR/build/$name.sh
 [[ -f $script ]] || die "no build script $script"
 need_tools umoci skopeo sha256sum flock tar
+# Digest of a tree: each file's path (relative, so the checkout's location does
+# not matter), executable bit (all git records: the rest follows the umask) and
+# contents hash, in a fixed order.
+app_digest() { # DIR
+    (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sh -c 'for f; do if [ -x "$f" ]; then x=x; else x=-; fi; printf "%s %s " "$f" "$x"; sha256sum <"$f"; done' _) |
+        sha256sum | cut -c1-16
+}
 key=$(sha_of_files "$script" "$ACCEPT_DIR/lib.sh")
+if [[ -d $ACCEPT_DIR/apps/$name ]]; then
+    key=$( { echo "$key"; app_digest "$ACCEPT_DIR/apps/$name"; } | sha256sum | cut -c1-16)
+fi
 out=$ACCEPT_CACHE/$name-$key
 mkdir -p "$ACCEPT_CACHE/locks"
 

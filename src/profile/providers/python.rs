@@ -3,10 +3,9 @@
 //! them; warnings for dynamic imports.
 use std::collections::BTreeSet;
 
-use super::{app_workdir, list_files, loader, pyscan, shebang};
+use super::{app_workdir, keep_lib_tree, list_files, loader, pyscan, shebang};
 use crate::elf::rootfs::dirname;
 use crate::elf::Node;
-use crate::profile::expand::Expander;
 use crate::profile::schema::ProfileFile;
 use crate::profile::{schema, Acc, Ctx};
 
@@ -172,23 +171,8 @@ pub(crate) fn provide(cx: &Ctx, acc: &mut Acc, profile: &ProfileFile) -> Option<
     let Ok(exclude) = schema::globset(&exclude_pats) else { return None };
 
     let keep_dir = |acc: &mut Acc, dir: &str, reason: &str| {
-        if fs.resolve(dir).is_some_and(|r| super::SYSTEM_DIRS.contains(&r.path.as_str())) {
-            acc.warn(format!("{reason}: refusing to keep the system directory {dir} whole"));
-            return;
-        }
-        let mut e = Expander::new(fs, &exclude);
-        e.add(dir, reason);
-        acc.absorb(e.finish(), false, reason);
+        keep_lib_tree(fs, acc, dir, reason, &exclude, "Python extension module, dlopen()ed at import");
         loader::pth_dirs(cx, acc, dir);
-        // Extension modules are dlopen()ed at import time: their ELF closure is needed.
-        let mut e = Expander::new(fs, &exclude);
-        e.add(&format!("{dir}/**/*.so"), reason);
-        e.add(&format!("{dir}/**/*.so.*"), reason);
-        for (p, _) in e.finish().paths {
-            if fs.lstat(&p) == Some(Node::File) {
-                acc.elf_roots.entry(p).or_insert_with(|| format!("{reason}: Python extension module, dlopen()ed at import"));
-            }
-        }
     };
 
     for (prefix, v) in interpreters(cx) {

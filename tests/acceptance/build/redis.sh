@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # redis: Debian 12's redis-server like the official image (WorkingDir /data
 # owned by redis, an entrypoint that drops privileges and execs the Cmd), with
-# its own config that includes Debian's; port 18087. (apps/ is not in the cache key: edit
-# this file when apps/redis changes.) v2
+# its own config that includes Debian's; port 18087.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 w=$1 r=$1/bundle/rootfs
