@@ -18,4 +18,6 @@ pub mod profile;
 pub mod registry;
 pub mod report;
 pub mod sandbox;
+pub mod sbom;
+pub mod secrets;
 pub mod trace;

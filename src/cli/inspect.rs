@@ -51,6 +51,15 @@ pub fn run(a: &InspectArgs) -> CmdResult {
             })
         })
         .collect();
+    let secrets = super::ui::step("scan for secrets", || crate::secrets::scan_image(cfg, &l.tree, &l.store));
+    // Env values found to be secrets are shown masked, like the findings.
+    let env: Vec<String> = string_list(runtime(cfg, "Env"))
+        .into_iter()
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) if secrets.iter().any(|f| f.place == crate::secrets::Place::Env { key: k.to_string() }) => format!("{k}={}", crate::secrets::rules::mask(v)),
+            _ => e,
+        })
+        .collect();
     let total_c: u64 = l.layer_stats.iter().map(|s| s.compressed).sum();
     let total_u: u64 = l.layer_stats.iter().map(|s| s.uncompressed).sum();
     let exposed: Vec<String> =
@@ -64,7 +73,7 @@ pub fn run(a: &InspectArgs) -> CmdResult {
             "entrypoint": runtime(cfg, "Entrypoint"),
             "cmd": runtime(cfg, "Cmd"),
             "user": runtime(cfg, "User"),
-            "env": string_list(runtime(cfg, "Env")),
+            "env": env,
             "workdir": runtime(cfg, "WorkingDir"),
             "exposed_ports": exposed,
             "healthcheck": runtime(cfg, "Healthcheck"),
@@ -76,6 +85,7 @@ pub fn run(a: &InspectArgs) -> CmdResult {
         "merged_content_bytes": merged_bytes,
         "wasted_bytes": wasted_bytes,
         "wasted_files": wasted_files,
+        "secrets": secrets,
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| crate::error::Error::Other(e.to_string()))?);
@@ -89,7 +99,7 @@ pub fn run(a: &InspectArgs) -> CmdResult {
     println!("User:         {}", show(&summary["config"]["user"]));
     println!("WorkingDir:   {}", show(&summary["config"]["workdir"]));
     println!("ExposedPorts: {}", if exposed.is_empty() { "-".into() } else { exposed.join(" ") });
-    for e in string_list(runtime(cfg, "Env")) {
+    for e in &env {
         println!("Env:          {e}");
     }
     println!();
@@ -102,5 +112,9 @@ pub fn run(a: &InspectArgs) -> CmdResult {
     println!("Total:        {} layer(s), {} compressed, {} uncompressed", l.layer_stats.len(), human(total_c), human(total_u));
     println!("Merged tree:  {files} files, {} of content", human(merged_bytes));
     println!("Wasted:       {} in {wasted_files} file(s) deleted or overwritten by later layers", human(wasted_bytes));
+    println!("Secrets:      {}", if secrets.is_empty() { "none found".to_string() } else { format!("{} found (slim --scrub-secrets removes them)", secrets.len()) });
+    for f in &secrets {
+        println!("  {f}");
+    }
     Ok(())
 }

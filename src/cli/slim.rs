@@ -57,15 +57,26 @@ pub struct SlimArgs {
     /// Write the full plan as JSON (every path with its decision and reason); `-` for stdout.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<String>,
+    /// Write the slimmed image's SBOM (OS and language packages with the files they kept).
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<String>,
+    /// The SBOM's format: SPDX 2.3 or CycloneDX 1.6, as JSON.
+    #[arg(long, value_enum, default_value = "spdx-json", requires = "sbom")]
+    pub sbom_format: crate::sbom::Format,
     /// Print why PATH is kept or dropped.
     #[arg(long, value_name = "PATH")]
     pub explain: Vec<String>,
     /// Print the plan without writing an image.
     #[arg(long)]
     pub dry_run: bool,
-    /// Any risk (unresolved command, broken root, dropped app tree…) is an error: exit 3, nothing written
+    /// Any risk (unresolved command, broken root, dropped app tree…) or secret left in the
+    /// output is an error: exit 3, nothing written
     #[arg(long)]
     pub strict: bool,
+    /// Redact secrets in history lines, remove secret Env entries, drop secret files (unless
+    /// --keep names them). Without it, secrets found are warnings.
+    #[arg(long)]
+    pub scrub_secrets: bool,
     /// Pack large executables UPX-style (each packed or skipped binary is listed with its reason).
     #[arg(long)]
     pub pack: bool,
@@ -118,6 +129,9 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     }
     if a.verify && (a.dry_run || a.output.output.as_deref() == Some("-")) {
         return Err(Error::Usage("--verify needs an image on disk to run: drop --dry-run / -o -".into()));
+    }
+    if a.sbom.is_some() && a.dry_run {
+        return Err(Error::Usage("--sbom describes the image written: drop --dry-run".into()));
     }
     a.probes.probes()?;
     let edits = Edits::parse(a)?;
@@ -196,6 +210,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let (out_args, push_to) = super::remote::redirect_push(&a.output, work);
     let image_out = if a.dry_run { None } else { Some(out_args.prepare(&img, outs)?) };
     let report_out = a.report.as_deref().map(|r| outs.add("--report", r, Kind::File)).transpose()?;
+    let sbom_out = a.sbom.as_deref().map(|r| outs.add("--sbom", r, Kind::File)).transpose()?;
     let mut loaded = common::load(img, work)?;
     let before = Sizes {
         uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
@@ -209,6 +224,9 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     pkgdb.overrule(&mut plan);
     notes.extend(pkgdb.notes());
     let packages = serde_json::to_value(&pkgdb.packages).map_err(|e| Error::Other(e.to_string()))?;
+    let secrets = ui::step("scan for secrets", || secrets_step(a, &loaded, &mut plan, &mut cfg, &mut notes));
+    let left = secrets.iter().filter(|o| o.status.starts_with("left")).count();
+    let secrets_json = serde_json::to_value(&secrets).map_err(|e| Error::Other(e.to_string()))?;
     for p in &a.explain {
         ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
@@ -217,11 +235,16 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
         ui::info(&report::summary(&plan, before, None, &notes));
         return Err(Error::Policy(format!("--strict: {} risk(s), nothing written; first: {}", plan.risks.len(), plan.risks[0])));
     }
+    if a.strict && left > 0 {
+        ui::info(&report::summary(&plan, before, None, &notes));
+        return Err(Error::Policy(format!("--strict: {left} secret(s) would be left in the image, nothing written (--scrub-secrets removes them)")));
+    }
     let Some(image_out) = image_out else {
         ui::info(&report::summary(&plan, before, None, &notes));
         if let Some(r) = report_out {
             let mut v = report::json_report(&plan, &input, before, None, &notes);
             v["packages"] = packages;
+            v["secrets"] = secrets_json;
             write_report(outs, r, &v)?;
         }
         return outs.commit();
@@ -242,6 +265,7 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
         image::build_layer(&loaded.tree, &loaded.store, image_out.compression, outs.scratch(image_out.slot), &wopts)
     })?;
     let after = Sizes { uncompressed: layer.uncompressed_size, compressed: layer.size };
+    let diff_id = layer.diff_id.to_string();
     let mut source_labels = vec![("io.imgslim.source.config-digest".to_string(), loaded.image.config_digest.to_string())];
     if let Some(m) = &loaded.image.manifest_digest {
         source_labels.push(("io.imgslim.source.digest".to_string(), m.to_string()));
@@ -256,10 +280,18 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
     let manifest = ui::step("write the image", || {
         image::write_image(image::OutputImage { config: new_cfg, layers: vec![layer], ref_name, repo_tags }, image_out.format, &outs.path(image_out.slot))
     })?;
+    if let Some(slot) = sbom_out {
+        let (mut subject, pkgs) = ui::step("SBOM", || crate::sbom::collect(&loaded.tree, &loaded.store));
+        subject.image = outs.given(image_out.slot).to_string();
+        subject.diff_id = diff_id;
+        subject.created = config::created_for(&cfg).unwrap_or_else(|| config::rfc3339(0));
+        write_report(outs, slot, &crate::sbom::render(a.sbom_format, &subject, &pkgs))?;
+    }
     if let Some(r) = report_out {
         let mut v = report::json_report(&plan, &input, before, Some(after), &notes);
         v["pack"] = serde_json::to_value(&packed).map_err(|e| Error::Other(e.to_string()))?;
         v["packages"] = packages;
+        v["secrets"] = secrets_json;
         write_report(outs, r, &v)?;
     }
     ui::step("put the outputs in place", || outs.commit())?;
@@ -275,6 +307,25 @@ fn slim(a: &SlimArgs, edits: &Edits, work: &Path, outs: &mut Outputs) -> CmdResu
         super::verify::compare(&a.input, &candidate, &opts, &a.probes, work)?;
     }
     Ok(())
+}
+
+/// Find secrets in the config about to be written and in the tree; with --scrub-secrets,
+/// redact and drop them. Each finding is a warning line with its outcome.
+fn secrets_step(a: &SlimArgs, loaded: &common::Loaded, plan: &mut plan::Plan, cfg: &mut Value, notes: &mut Vec<String>) -> Vec<crate::secrets::Outcome> {
+    let found = crate::secrets::scan_image(cfg, &loaded.tree, &loaded.store);
+    let (outcomes, drop) = crate::secrets::plan_scrub(&found, plan, a.scrub_secrets);
+    crate::secrets::overrule(plan, &drop);
+    if a.scrub_secrets {
+        notes.extend(crate::secrets::scrub_config(cfg, &found));
+    }
+    for o in &outcomes {
+        ui::info(&format!("warning: secret: {} [{}]", o.finding, o.status));
+    }
+    if !outcomes.is_empty() {
+        let left = outcomes.iter().filter(|o| o.status.starts_with("left")).count();
+        notes.push(format!("secrets: {} found, {left} left in the image{}", outcomes.len(), if left > 0 && !a.scrub_secrets { " (--scrub-secrets removes them)" } else { "" }));
+    }
+    outcomes
 }
 
 /// Appended to the input's tag in a slimmed image's name:tag (docker-archive RepoTags and

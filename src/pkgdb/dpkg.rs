@@ -238,6 +238,39 @@ fn status_d_files(fs: &TreeFs, admin: &str, under: &[&str], pkgs: &[Pkg], remove
     }
 }
 
+/// The packages the database in `fs` says are installed, with the files of each that the
+/// tree has (from `info/<pkg>.list`, or `status.d/<pkg>.md5sums` in the distroless layout).
+pub fn installed(fs: &TreeFs) -> Vec<super::Installed> {
+    let Some(admin) = fs.resolve("/var/lib/dpkg").filter(|r| r.node == Node::Dir).map(|r| r.path) else { return Vec::new() };
+    let mut texts: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(b) = fs.read_file(&format!("{admin}/status")) {
+        texts.push((String::from_utf8_lossy(&b).into_owned(), None));
+    }
+    let sd = format!("{admin}/status.d");
+    let mut names = fs.list_dir(&sd);
+    names.sort();
+    for n in names.iter().filter(|n| !n.ends_with(".md5sums")) {
+        if let Some(b) = fs.read_file(&format!("{sd}/{n}")) {
+            texts.push((String::from_utf8_lossy(&b).into_owned(), Some(format!("{sd}/{n}.md5sums"))));
+        }
+    }
+    let mut out = Vec::new();
+    for (text, md5) in &texts {
+        for s in stanzas(text).iter().filter(|s| md5.is_some() || field(s.text, "Status").ends_with(" installed")) {
+            let listed: Vec<String> = match md5 {
+                Some(m) => fs.read_file(m).map(|b| String::from_utf8_lossy(&b).lines().filter_map(|l| l.split_once("  ").map(|(_, p)| format!("/{p}"))).collect()).unwrap_or_default(),
+                None => {
+                    let key = [format!("{}:{}", s.package, s.arch), s.package.to_string()].into_iter().find(|k| fs.lstat(&format!("{admin}/info/{k}.list")).is_some()).unwrap_or_default();
+                    fs.read_file(&format!("{admin}/info/{key}.list")).map(|b| String::from_utf8_lossy(&b).lines().map(str::to_string).collect()).unwrap_or_default()
+                }
+            };
+            let files = listed.into_iter().filter(|p| fs.resolve(p).is_some_and(|r| r.node != Node::Dir)).collect();
+            out.push(super::Installed { name: s.package.to_string(), version: s.version.to_string(), arch: s.arch.to_string(), files });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,20 @@ impl Rewrite {
     }
 }
 
+/// A package the (rewritten) database lists as installed, with its files present in the tree.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub files: Vec<String>,
+}
+
+/// What the database in `tree` describes (for the SBOM of the slimmed image).
+pub fn installed(tree: &Tree, store: &ContentStore) -> Vec<Installed> {
+    dpkg::installed(&crate::plan::TreeFs { tree, store })
+}
+
 /// Decide what the image's package database becomes, given the plan's kept set. An image
 /// without a dpkg database gets an empty `Rewrite`.
 pub fn rewrite(tree: &Tree, store: &ContentStore, plan: &Plan, mode: Mode) -> Result<Rewrite> {
