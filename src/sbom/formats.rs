@@ -19,15 +19,22 @@ fn uuid(seed: &str) -> String {
 }
 
 fn spdx_package(id: &str, p: &Package) -> Value {
-    json!({
+    let mut v = json!({
         "SPDXID": id,
         "name": p.name,
         "versionInfo": p.version,
         "downloadLocation": "NOASSERTION",
-        "filesAnalyzed": false,
+        "filesAnalyzed": !p.files.is_empty(),
         "primaryPackagePurpose": if p.ecosystem == "deb" { "OPERATING-SYSTEM" } else { "LIBRARY" },
         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl}],
-    })
+    });
+    if !p.files.is_empty() {
+        // SPDX 2.3 §7.9: SHA-1 of the sorted, concatenated SHA-1s of the package's files.
+        let mut sums: Vec<&str> = p.files.iter().map(|f| f.sha1.as_str()).collect();
+        sums.sort_unstable();
+        v["packageVerificationCode"] = json!({"packageVerificationCodeValue": hex::encode(sha1::Sha1::digest(sums.concat().as_bytes()))});
+    }
+    v
 }
 
 fn relationship(a: &str, kind: &str, b: &str) -> Value {
@@ -50,7 +57,7 @@ pub fn spdx(s: &Subject, pkgs: &[Package]) -> Value {
         for f in &p.files {
             let fid = file_ids.entry(f.path.as_str()).or_insert_with(|| {
                 let fid = format!("SPDXRef-File-{}", files.len());
-                files.push(json!({"SPDXID": fid, "fileName": f.path, "checksums": [
+                files.push(json!({"SPDXID": fid, "fileName": format!(".{}", f.path), "checksums": [
                     {"algorithm": "SHA1", "checksumValue": f.sha1}, {"algorithm": "SHA256", "checksumValue": f.sha256}]}));
                 fid
             });

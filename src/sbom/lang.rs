@@ -22,25 +22,31 @@ fn pypi_name(n: &str) -> String {
     out
 }
 
+/// A `*.dist-info` (METADATA, RECORD) or `*.egg-info` (PKG-INFO; Debian's python3-* packages
+/// install these, their files listed by dpkg) directory.
 fn python(fs: &TreeFs, dist_info: &str) -> Option<Package> {
-    let meta = String::from_utf8_lossy(&fs.read_file(&format!("{dist_info}/METADATA"))?).into_owned();
+    let egg = dist_info.ends_with(".egg-info");
+    let meta = String::from_utf8_lossy(&fs.read_file(&format!("{dist_info}/{}", if egg { "PKG-INFO" } else { "METADATA" }))?).into_owned();
     let get = |k: &str| meta.lines().take_while(|l| !l.is_empty()).find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
     let (name, version) = (get("Name:")?, get("Version:")?);
     let site = dist_info.rsplit_once('/').map_or("", |(d, _)| d);
     let record = fs.read_file(&format!("{dist_info}/RECORD")).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     // RECORD is CSV; paths with commas are quoted, rare enough to skip.
-    let files = record.lines().filter_map(|l| l.split(',').next()).filter(|p| !p.is_empty() && !p.starts_with('"')).map(|p| stub(format!("{site}/{p}"))).collect();
+    let own = || fs.list_dir(dist_info).into_iter().map(|n| stub(format!("{dist_info}/{n}"))).collect();
+    let files = if egg { own() } else { record.lines().filter_map(|l| l.split(',').next()).filter(|p| !p.is_empty() && !p.starts_with('"')).map(|p| stub(format!("{site}/{p}"))).collect() };
     Some(Package { ecosystem: "pypi", purl: format!("pkg:pypi/{}@{}", purl_escape(&pypi_name(&name)), purl_escape(&version)), name, version, files })
 }
 
-/// The package directory a path under node_modules belongs to (the innermost one).
-fn npm_root(path: &str) -> Option<&str> {
-    let i = path.rfind("/node_modules/")? + "/node_modules/".len();
-    let rest = &path[i..];
-    let mut parts = rest.splitn(3, '/');
-    let first = parts.next()?;
-    let len = if first.starts_with('@') { first.len() + 1 + parts.next()?.len() } else { first.len() };
-    Some(&path[..i + len])
+/// The nearest directory above `path` that is an npm package root.
+fn npm_root<'a>(path: &'a str, roots: &BTreeMap<String, Vec<String>>) -> Option<&'a str> {
+    let mut p = path;
+    while let Some((dir, _)) = p.rsplit_once('/') {
+        if roots.contains_key(dir) {
+            return Some(dir);
+        }
+        p = dir;
+    }
+    None
 }
 
 fn npm(fs: &TreeFs, dir: &str, files: Vec<String>) -> Option<Package> {
@@ -53,26 +59,37 @@ fn npm(fs: &TreeFs, dir: &str, files: Vec<String>) -> Option<Package> {
     Some(Package { ecosystem: "npm", purl, name, version, files: files.into_iter().map(stub).collect() })
 }
 
+/// A directory with a `package.json` that names a package (name and version), as syft's
+/// JavaScript cataloger reads them: under node_modules or not (`/app`, `/usr/share/nodejs/x`).
+fn npm_named(fs: &TreeFs, dir: &str) -> bool {
+    let Some(b) = fs.read_file(&format!("{dir}/package.json")) else { return false };
+    serde_json::from_slice::<serde_json::Value>(&b).is_ok_and(|v| v.get("name").is_some_and(|n| n.is_string()) && v.get("version").is_some_and(|n| n.is_string()))
+}
+
 pub fn packages(fs: &TreeFs) -> Vec<Package> {
     let mut out = Vec::new();
-    let mut npm_files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut leaves = Vec::new();
+    let mut roots: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (raw, id) in fs.tree.walk() {
         let Ok(p) = String::from_utf8(raw) else { continue };
         let path = format!("/{p}");
-        let dir = matches!(fs.tree.node(id), Node::Dir { .. });
-        if dir && path.ends_with(".dist-info") {
-            out.extend(python(fs, &path));
-        } else if !dir {
-            if let Some(root) = npm_root(&path) {
-                npm_files.entry(root.to_string()).or_default().push(path.clone());
+        if matches!(fs.tree.node(id), Node::Dir { .. }) {
+            if path.ends_with(".dist-info") || path.ends_with(".egg-info") {
+                out.extend(python(fs, &path));
             }
+            continue;
+        }
+        if let Some(dir) = path.strip_suffix("/package.json").filter(|d| npm_named(fs, d)) {
+            roots.insert(dir.to_string(), Vec::new());
+        }
+        leaves.push(path);
+    }
+    for path in leaves {
+        if let Some(root) = npm_root(&path, &roots).map(str::to_string) {
+            roots.entry(root).or_default().push(path);
         }
     }
-    for (dir, files) in npm_files {
-        if fs.lstat(&format!("{dir}/package.json")).is_some() {
-            out.extend(npm(fs, &dir, files));
-        }
-    }
+    out.extend(roots.into_iter().filter_map(|(dir, files)| npm(fs, &dir, files)));
     out
 }
 
@@ -82,10 +99,11 @@ mod tests {
 
     #[test]
     fn npm_roots_and_pypi_names() {
-        assert_eq!(npm_root("/app/node_modules/express/lib/x.js"), Some("/app/node_modules/express"));
-        assert_eq!(npm_root("/app/node_modules/@types/node/index.d.ts"), Some("/app/node_modules/@types/node"));
-        assert_eq!(npm_root("/app/node_modules/a/node_modules/b/package.json"), Some("/app/node_modules/a/node_modules/b"));
-        assert_eq!(npm_root("/app/index.js"), None);
+        let roots: BTreeMap<String, Vec<String>> = ["/app", "/app/node_modules/express", "/app/node_modules/@types/node"].iter().map(|r| (r.to_string(), Vec::new())).collect();
+        assert_eq!(npm_root("/app/node_modules/express/lib/x.js", &roots), Some("/app/node_modules/express"));
+        assert_eq!(npm_root("/app/node_modules/@types/node/index.d.ts", &roots), Some("/app/node_modules/@types/node"));
+        assert_eq!(npm_root("/app/node_modules/a/b.js", &roots), Some("/app"));
+        assert_eq!(npm_root("/usr/bin/node", &roots), None);
         assert_eq!(pypi_name("Flask_SQLAlchemy"), "flask-sqlalchemy");
     }
 }
