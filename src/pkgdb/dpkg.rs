@@ -181,7 +181,43 @@ pub fn rewrite(fs: &TreeFs, kept: &Kept, mode: Mode) -> Result<Rewrite> {
         rw.decisions.insert("/etc/debian_version".into(), true);
     }
     rw.packages = pkgs.iter().map(|p| PackageUse { removed: removed.contains(p.key.as_str()), ..p.usage.clone() }).collect();
+    if prune {
+        let kept: Vec<&str> = pkgs.iter().filter(|p| !removed.contains(p.key.as_str())).map(|p| p.stanza.as_str()).collect();
+        rw.unmet = unmet(&kept);
+    }
     Ok(rw)
+}
+
+/// The names in a relation field (`Depends: a (>= 1) | b:any, c`): one list of
+/// alternatives per clause.
+fn clauses(value: &str) -> Vec<Vec<&str>> {
+    value
+        .split(',')
+        .map(|c| c.split('|').filter_map(|alt| alt.split_whitespace().next()).map(|n| n.split(':').next().unwrap_or(n)).filter(|n| !n.is_empty()).collect::<Vec<_>>())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// `Depends`/`Pre-Depends` of the kept packages that no kept package satisfies (by name or
+/// `Provides`), as `pkg: Depends: dep` lines. What `apt-get check` reports as unmet against the
+/// pruned status: information, since the files the app needs were kept by the plan.
+pub fn unmet(kept: &[&str]) -> Vec<String> {
+    let mut have: BTreeSet<&str> = BTreeSet::new();
+    for t in kept {
+        have.insert(field(t, "Package"));
+        have.extend(clauses(field(t, "Provides")).into_iter().flatten());
+    }
+    let mut out = Vec::new();
+    for t in kept {
+        for f in ["Pre-Depends", "Depends"] {
+            for c in clauses(field(t, f)) {
+                if !c.iter().any(|n| have.contains(n)) {
+                    out.push(format!("{}: {f}: {}", field(t, "Package"), c.join(" | ")));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `prune`: the whole database stays except the removed packages' stanzas and info files
@@ -282,6 +318,13 @@ mod tests {
         assert_eq!(stanza_text(t, &keep), "Package: a\nConffiles:\n /etc/b 4567 obsolete\nDescription: x\n more\n");
         assert_eq!(stanza_text(t, &BTreeSet::new()), "Package: a\nDescription: x\n more\n");
         assert_eq!(conffiles(t), ["/etc/a", "/etc/b"]);
+    }
+
+    #[test]
+    fn unmet_dependencies_by_name_and_provides() {
+        let a = "Package: a\nDepends: libc6 (>= 2.36), b | c, mail-transport-agent, d:any\n";
+        let b = "Package: x\nProvides: mail-transport-agent\nPre-Depends: gone\n";
+        assert_eq!(unmet(&[a, b, "Package: c"]), ["a: Depends: libc6", "a: Depends: d", "x: Pre-Depends: gone"]);
     }
 
     #[test]

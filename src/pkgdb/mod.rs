@@ -56,6 +56,8 @@ pub struct Rewrite {
     pub files: Vec<NewFile>,
     /// Directories to create for `files` (status.d).
     pub dirs: Vec<(String, Meta)>,
+    /// Dependencies of kept packages on packages no longer in the database (prune, status.d).
+    pub unmet: Vec<String>,
 }
 
 pub const RULE: &str = "package-db";
@@ -73,6 +75,10 @@ impl Rewrite {
         let mut n = vec![format!("package database (dpkg, --package-db {mode}): {} packages, {} removed entirely", self.packages.len(), removed.len())];
         if !removed.is_empty() && mode != "keep" && mode != "drop" {
             n.push(format!("packages removed entirely: {}", removed.join(", ")));
+        }
+        if !self.unmet.is_empty() {
+            // Information, not an error: `apt-get check` would report these against the new status.
+            n.push(format!("dependencies no longer in the database ({}): {}", self.unmet.len(), self.unmet.join("; ")));
         }
         n
     }
