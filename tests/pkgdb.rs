@@ -142,3 +142,57 @@ fn status_d_and_drop_layouts() {
     assert!(!root.join("var/lib/dpkg/status").exists());
     assert!(syft_packages(&out).is_empty());
 }
+
+/// (name, [paths]) per stanza of an apk `installed` file: the parser check (apk-tools itself
+/// is not installable here).
+fn apk_db(text: &str) -> Vec<(String, Vec<String>)> {
+    text.split("\n\n")
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            let (mut name, mut dir, mut files) = (String::new(), String::new(), Vec::new());
+            for l in t.lines() {
+                match l.split_once(':') {
+                    Some(("P", v)) => name = v.to_string(),
+                    Some(("F", v)) => dir = v.to_string(),
+                    Some(("R", v)) => files.push(format!("{dir}/{v}")),
+                    _ => {}
+                }
+            }
+            (name, files)
+        })
+        .collect()
+}
+
+#[test]
+fn apk_database_is_pruned_file_by_file() {
+    if !have_tool("umoci") || !have_tool("syft") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(shared_images().join("alpine-minirootfs-3.20.3-x86_64.tar.gz")).unwrap()), &mut tar).unwrap();
+    let img = oci_layout(&t.path().join("in"), &[tar], serde_json::json!({"Cmd": ["/bin/sh", "-c", "echo hi"]}));
+    let orig = apk_db(&String::from_utf8(std::fs::read(umoci_unpack(&img, &t.path().join("b0")).join("lib/apk/db/installed")).unwrap()).unwrap());
+    let (out, root, report) = slim(&img, t.path(), "prune");
+    let db = apk_db(&std::fs::read_to_string(root.join("lib/apk/db/installed")).unwrap());
+    let kept: BTreeSet<String> = db.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(kept, report_packages(&report, false));
+    assert!(kept.contains("busybox") && kept.contains("musl"), "{kept:?}");
+    assert!(report_packages(&report, true).contains("apk-tools"), "{report:#}");
+    // Every file the pruned database names is in the image; every file of a removed package is gone.
+    for (n, files) in &db {
+        assert!(!files.is_empty(), "{n} kept with no files");
+        for f in files {
+            assert!(root.join(f).symlink_metadata().is_ok(), "{n}: {f} listed but gone");
+        }
+    }
+    for (n, files) in orig.iter().filter(|(n, _)| !kept.contains(n)) {
+        assert!(files.iter().all(|f| root.join(f).symlink_metadata().is_err()), "{n} removed but has files left");
+    }
+    // The oracle can fail: the original database names files the slimmed image lacks.
+    assert!(orig.iter().flat_map(|(_, f)| f).any(|f| root.join(f).symlink_metadata().is_err()));
+    let o = stdout(Command::new("syft").env("SYFT_CHECK_FOR_APP_UPDATE", "false").args(["scan", &format!("oci-dir:{}", out.display()), "-o", "json", "-q"]));
+    let v: Value = serde_json::from_str(&o).unwrap();
+    let syft: BTreeSet<String> = v["artifacts"].as_array().unwrap().iter().filter(|a| a["type"] == "apk").map(|a| a["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(syft, kept);
+}

@@ -73,13 +73,13 @@ fn stanza_text(text: &str, keep: &BTreeSet<String>) -> String {
 }
 
 /// How one listed path fares: None when the image does not have it at all.
-struct Fate {
+pub(super) struct Fate {
     dir: bool,
-    kept: bool,
-    size: u64,
+    pub kept: bool,
+    pub size: u64,
 }
 
-fn fate(fs: &TreeFs, kept: &Kept, path: &str) -> Option<Fate> {
+pub(super) fn fate(fs: &TreeFs, kept: &Kept, path: &str) -> Option<Fate> {
     let (loc, _) = fs.location(path)?;
     let &(keep, size) = kept.get(loc.as_str())?;
     let dir = fs.resolve(path).is_some_and(|r| r.node == Node::Dir);
@@ -138,7 +138,7 @@ fn md5sums(text: &str, kept: &BTreeSet<String>) -> String {
         .collect()
 }
 
-fn meta_of(fs: &TreeFs, path: &str) -> Meta {
+pub(super) fn meta_of(fs: &TreeFs, path: &str) -> Meta {
     fs.node_at(path).map(|id| fs.tree.meta(id).clone()).unwrap_or(Meta { mode: 0o644, ..Meta::default() })
 }
 
@@ -166,7 +166,7 @@ pub fn rewrite(fs: &TreeFs, kept: &Kept, mode: Mode) -> Result<Rewrite> {
             package(fs, kept, &info, &key, s)
         })
         .collect();
-    let mut rw = Rewrite { mode: Some(mode), ..Default::default() };
+    let mut rw = Rewrite { mode: Some(mode), db: "dpkg", ..Default::default() };
     let under: Vec<&str> = kept.keys().copied().filter(|p| p.starts_with(&format!("{admin}/"))).collect();
     let prune = matches!(mode, Mode::Prune | Mode::StatusD);
     let removed: BTreeSet<&str> = pkgs.iter().filter(|p| prune && p.usage.files_kept == 0).map(|p| p.key.as_str()).collect();
