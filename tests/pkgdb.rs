@@ -195,4 +195,15 @@ fn apk_database_is_pruned_file_by_file() {
     let v: Value = serde_json::from_str(&o).unwrap();
     let syft: BTreeSet<String> = v["artifacts"].as_array().unwrap().iter().filter(|a| a["type"] == "apk").map(|a| a["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(syft, kept);
+
+    // The SBOM lists the same apk packages, with apk purls; syft reads it back.
+    let sbom = t.path().join("sbom.json");
+    run_ok(imgslim().arg("slim").arg(&img).arg("-o").arg(t.path().join("out-sbom")).args(["--format", "oci", "--sbom"]).arg(&sbom).args(["--sbom-format", "cyclonedx-json"]));
+    let s: Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    let purls: BTreeSet<String> = s["components"].as_array().unwrap().iter().filter_map(|c| c["purl"].as_str()).map(str::to_string).collect();
+    assert!(purls.iter().any(|p| p.starts_with("pkg:apk/alpine/busybox@") && p.ends_with("?arch=x86_64&distro=alpine-3.20.3")), "{purls:?}");
+    let o = stdout(Command::new("syft").env("SYFT_CHECK_FOR_APP_UPDATE", "false").args(["convert", sbom.to_str().unwrap(), "-o", "syft-json", "-q"]));
+    let v: Value = serde_json::from_str(&o).unwrap();
+    let read_back: BTreeSet<String> = v["artifacts"].as_array().unwrap().iter().filter(|a| a["type"] == "apk").map(|a| a["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(read_back, kept);
 }

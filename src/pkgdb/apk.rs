@@ -98,3 +98,29 @@ pub fn rewrite(fs: &TreeFs, kept: &Kept, mode: Mode) -> Result<Rewrite> {
     }
     Ok(rw)
 }
+
+/// The packages `installed` lists, with the files it names that the tree has.
+pub fn installed(fs: &TreeFs) -> Vec<super::Installed> {
+    let Some(bytes) = fs.location(INSTALLED).and_then(|(p, _)| fs.read_file(&p)) else { return Vec::new() };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = Vec::new();
+    for t in text.split("\n\n").filter(|t| !t.trim().is_empty()) {
+        let mut p = super::Installed { ecosystem: "apk", name: String::new(), version: String::new(), arch: String::new(), files: Vec::new() };
+        let mut dir = "";
+        for l in t.lines() {
+            match l.split_once(':') {
+                Some(("P", v)) => p.name = v.to_string(),
+                Some(("V", v)) => p.version = v.to_string(),
+                Some(("A", v)) => p.arch = v.to_string(),
+                Some(("F", v)) => dir = v,
+                Some(("R", v)) => p.files.push(if dir.is_empty() { format!("/{v}") } else { format!("/{dir}/{v}") }),
+                _ => {}
+            }
+        }
+        p.files.retain(|f| fs.lstat(f).is_some());
+        if !p.name.is_empty() {
+            out.push(p);
+        }
+    }
+    out
+}

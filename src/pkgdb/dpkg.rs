@@ -301,7 +301,7 @@ pub fn installed(fs: &TreeFs) -> Vec<super::Installed> {
                 }
             };
             let files = listed.into_iter().filter(|p| fs.resolve(p).is_some_and(|r| r.node != Node::Dir)).collect();
-            out.push(super::Installed { name: s.package.to_string(), version: s.version.to_string(), arch: s.arch.to_string(), files });
+            out.push(super::Installed { ecosystem: "deb", name: s.package.to_string(), version: s.version.to_string(), arch: s.arch.to_string(), files });
         }
     }
     out

@@ -115,6 +115,8 @@ impl Rewrite {
 /// A package the (rewritten) database lists as installed, with its files present in the tree.
 #[derive(Debug, Clone)]
 pub struct Installed {
+    /// `deb` or `apk`: the purl type.
+    pub ecosystem: &'static str,
     pub name: String,
     pub version: String,
     pub arch: String,
@@ -123,7 +125,10 @@ pub struct Installed {
 
 /// What the database in `tree` describes (for the SBOM of the slimmed image).
 pub fn installed(tree: &Tree, store: &ContentStore) -> Vec<Installed> {
-    dpkg::installed(&crate::plan::TreeFs { tree, store })
+    let fs = crate::plan::TreeFs { tree, store };
+    let mut all = dpkg::installed(&fs);
+    all.extend(apk::installed(&fs));
+    all
 }
 
 /// Decide what the image's package database becomes, given the plan's kept set. An image

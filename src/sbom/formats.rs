@@ -25,7 +25,7 @@ fn spdx_package(id: &str, p: &Package) -> Value {
         "versionInfo": p.version,
         "downloadLocation": "NOASSERTION",
         "filesAnalyzed": !p.files.is_empty(),
-        "primaryPackagePurpose": if p.ecosystem == "deb" { "OPERATING-SYSTEM" } else { "LIBRARY" },
+        "primaryPackagePurpose": if matches!(p.ecosystem, "deb" | "apk") { "OPERATING-SYSTEM" } else { "LIBRARY" },
         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl}],
     });
     if !p.files.is_empty() {

@@ -88,12 +88,13 @@ pub fn collect(tree: &Tree, store: &ContentStore) -> (Subject, Vec<Package>) {
     let fs = TreeFs { tree, store };
     let distro = distro(&fs);
     let distro_q = distro.as_ref().map(|(id, v)| format!("&distro={}", purl_escape(&format!("{id}-{v}")))).unwrap_or_default();
+    // The purl namespace is the distribution (`debian`, `alpine`).
     let ns = distro.as_ref().map_or("debian".to_string(), |(id, _)| id.clone());
     let mut pkgs: Vec<Package> = crate::pkgdb::installed(tree, store)
         .into_iter()
         .map(|p| Package {
-            ecosystem: "deb",
-            purl: format!("pkg:deb/{}/{}@{}?arch={}{distro_q}", purl_escape(&ns), purl_escape(&p.name), purl_escape(&p.version), purl_escape(&p.arch)),
+            ecosystem: p.ecosystem,
+            purl: format!("pkg:{}/{}/{}@{}?arch={}{distro_q}", p.ecosystem, purl_escape(&ns), purl_escape(&p.name), purl_escape(&p.version), purl_escape(&p.arch)),
             files: files(&fs, &p.files),
             name: p.name,
             version: p.version,
