@@ -19,4 +19,6 @@ pub mod progress;
 pub mod registry;
 pub mod report;
 pub mod sandbox;
+pub mod sbom;
+pub mod secrets;
 pub mod trace;

@@ -39,9 +39,57 @@ fn report_packages(r: &Value, removed: bool) -> BTreeSet<String> {
     r["packages"].as_array().unwrap().iter().filter(|p| p["removed"] == removed).map(|p| p["name"].as_str().unwrap().to_string()).collect()
 }
 
+/// (package, first alternative) of each unmet Depends/PreDepends `apt-get check` prints
+/// against the image's status, with no package lists (so nothing else can satisfy them).
+fn apt_unmet(root: &Path) -> BTreeSet<(String, String)> {
+    let t = tempfile::tempdir().unwrap();
+    for d in ["lists/partial", "parts", "cache"] {
+        std::fs::create_dir_all(t.path().join(d)).unwrap();
+    }
+    let opt = |k: &str, v: &Path| format!("{k}={}", v.display());
+    let o = Command::new("apt-get")
+        .arg("-o").arg(opt("Dir::State::status", &root.join("var/lib/dpkg/status")))
+        .arg("-o").arg(opt("Dir::State::Lists", &t.path().join("lists")))
+        .arg("-o").arg(opt("Dir::Cache", &t.path().join("cache")))
+        .args(["-o", "Dir::Etc::SourceList=/dev/null"])
+        .arg("-o").arg(opt("Dir::Etc::SourceParts", &t.path().join("parts")))
+        .args(["-o", "Debug::NoLocking=1", "check"])
+        .output()
+        .unwrap();
+    let mut out = BTreeSet::new();
+    let mut pkg = String::new();
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        let rest = match l.split_once(" : ") {
+            Some((p, r)) if l.starts_with(' ') && !p.trim().contains(' ') => {
+                pkg = p.trim().to_string();
+                r.trim()
+            }
+            _ => l.trim(),
+        };
+        for kind in ["Depends: ", "PreDepends: "] {
+            if let Some(dep) = rest.strip_prefix(kind) {
+                out.insert((pkg.clone(), dep.split_whitespace().next().unwrap_or("").to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn reported_unmet(report: &Value) -> BTreeSet<(String, String)> {
+    let note = report["notes"].as_array().unwrap().iter().filter_map(Value::as_str).find(|n| n.starts_with("dependencies no longer in the database")).unwrap_or("");
+    let list = note.split_once("): ").map_or("", |(_, l)| l);
+    list.split("; ")
+        .filter_map(|e| {
+            let (p, rest) = e.split_once(": ")?;
+            let dep = rest.split_once(": ")?.1.split(" | ").next()?;
+            Some((p.to_string(), dep.to_string()))
+        })
+        .collect()
+}
+
 #[test]
 fn pruned_dpkg_database_matches_what_is_left() {
-    if !have_tool("umoci") || !have_tool("debootstrap") || !have_tool("dpkg") || !have_tool("syft") {
+    if !have_tool("umoci") || !have_tool("debootstrap") || !have_tool("dpkg") || !have_tool("syft") || !have_tool("apt-get") {
         return;
     }
     let orig = accept_image("nginx-static");
@@ -62,6 +110,11 @@ fn pruned_dpkg_database_matches_what_is_left() {
     assert_eq!(syft, kept);
     assert!(root.join("var/lib/dpkg/info/format").is_file() && root.join("etc/debian_version").is_file());
     assert!(!root.join("var/lib/dpkg/info/coreutils.list").exists());
+
+    // apt-get check against the pruned status: its unmet Depends/PreDepends are exactly the
+    // ones the summary reports as information.
+    assert_eq!(apt_unmet(&root), reported_unmet(&report));
+    assert!(!reported_unmet(&report).is_empty());
 
     // The oracle can fail: the unchanged database names files that are gone.
     let (_, root_keep, report_keep) = slim(&orig, t.path(), "keep");
@@ -88,4 +141,69 @@ fn status_d_and_drop_layouts() {
     let (out, root, _) = slim(&orig, t.path(), "drop");
     assert!(!root.join("var/lib/dpkg/status").exists());
     assert!(syft_packages(&out).is_empty());
+}
+
+/// (name, [paths]) per stanza of an apk `installed` file: the parser check (apk-tools itself
+/// is not installable here).
+fn apk_db(text: &str) -> Vec<(String, Vec<String>)> {
+    text.split("\n\n")
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            let (mut name, mut dir, mut files) = (String::new(), String::new(), Vec::new());
+            for l in t.lines() {
+                match l.split_once(':') {
+                    Some(("P", v)) => name = v.to_string(),
+                    Some(("F", v)) => dir = v.to_string(),
+                    Some(("R", v)) => files.push(format!("{dir}/{v}")),
+                    _ => {}
+                }
+            }
+            (name, files)
+        })
+        .collect()
+}
+
+#[test]
+fn apk_database_is_pruned_file_by_file() {
+    if !have_tool("umoci") || !have_tool("syft") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(shared_images().join("alpine-minirootfs-3.20.3-x86_64.tar.gz")).unwrap()), &mut tar).unwrap();
+    let img = oci_layout(&t.path().join("in"), &[tar], serde_json::json!({"Cmd": ["/bin/sh", "-c", "echo hi"]}));
+    let orig = apk_db(&String::from_utf8(std::fs::read(umoci_unpack(&img, &t.path().join("b0")).join("lib/apk/db/installed")).unwrap()).unwrap());
+    let (out, root, report) = slim(&img, t.path(), "prune");
+    let db = apk_db(&std::fs::read_to_string(root.join("lib/apk/db/installed")).unwrap());
+    let kept: BTreeSet<String> = db.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(kept, report_packages(&report, false));
+    assert!(kept.contains("busybox") && kept.contains("musl"), "{kept:?}");
+    assert!(report_packages(&report, true).contains("apk-tools"), "{report:#}");
+    // Every file the pruned database names is in the image; every file of a removed package is gone.
+    for (n, files) in &db {
+        assert!(!files.is_empty(), "{n} kept with no files");
+        for f in files {
+            assert!(root.join(f).symlink_metadata().is_ok(), "{n}: {f} listed but gone");
+        }
+    }
+    for (n, files) in orig.iter().filter(|(n, _)| !kept.contains(n)) {
+        assert!(files.iter().all(|f| root.join(f).symlink_metadata().is_err()), "{n} removed but has files left");
+    }
+    // The oracle can fail: the original database names files the slimmed image lacks.
+    assert!(orig.iter().flat_map(|(_, f)| f).any(|f| root.join(f).symlink_metadata().is_err()));
+    let o = stdout(Command::new("syft").env("SYFT_CHECK_FOR_APP_UPDATE", "false").args(["scan", &format!("oci-dir:{}", out.display()), "-o", "json", "-q"]));
+    let v: Value = serde_json::from_str(&o).unwrap();
+    let syft: BTreeSet<String> = v["artifacts"].as_array().unwrap().iter().filter(|a| a["type"] == "apk").map(|a| a["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(syft, kept);
+
+    // The SBOM lists the same apk packages, with apk purls; syft reads it back.
+    let sbom = t.path().join("sbom.json");
+    run_ok(imgslim().arg("slim").arg(&img).arg("-o").arg(t.path().join("out-sbom")).args(["--format", "oci", "--sbom"]).arg(&sbom).args(["--sbom-format", "cyclonedx-json"]));
+    let s: Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    let purls: BTreeSet<String> = s["components"].as_array().unwrap().iter().filter_map(|c| c["purl"].as_str()).map(str::to_string).collect();
+    assert!(purls.iter().any(|p| p.starts_with("pkg:apk/alpine/busybox@") && p.ends_with("?arch=x86_64&distro=alpine-3.20.3")), "{purls:?}");
+    let o = stdout(Command::new("syft").env("SYFT_CHECK_FOR_APP_UPDATE", "false").args(["convert", sbom.to_str().unwrap(), "-o", "syft-json", "-q"]));
+    let v: Value = serde_json::from_str(&o).unwrap();
+    let read_back: BTreeSet<String> = v["artifacts"].as_array().unwrap().iter().filter(|a| a["type"] == "apk").map(|a| a["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(read_back, kept);
 }

@@ -32,7 +32,8 @@ pub fn run(a: &InspectArgs) -> CmdResult {
     }
     let html_out = super::html::add(&mut outs, a.html.as_deref())?;
     let l = common::open(&a.input, work.path()).and_then(|img| common::load(img, work.path())).map_err(|e| outs.user_error(e))?;
-    let summary = facts(&a.input.image, &l);
+    let secrets = super::ui::step("scan for secrets", || crate::secrets::scan_image(&l.image.config, &l.tree, &l.store));
+    let summary = facts(&a.input.image, &l, &secrets);
     if let Some(h) = html_out {
         write_html(&a.input.image, &l, &mut outs, h).map_err(|e| outs.user_error(e))?;
     }
@@ -41,6 +42,10 @@ pub fn run(a: &InspectArgs) -> CmdResult {
         return Ok(());
     }
     print!("{}", text(&summary));
+    println!("Secrets:      {}", if secrets.is_empty() { "none found".to_string() } else { format!("{} found (slim --scrub-secrets removes them)", secrets.len()) });
+    for f in &secrets {
+        println!("  {f}");
+    }
     Ok(())
 }
 
@@ -48,7 +53,7 @@ pub fn run(a: &InspectArgs) -> CmdResult {
 const WASTED_SHOWN: usize = 20;
 
 /// Everything `inspect` says, as the `--json` document (schema 1).
-fn facts(image: &str, l: &common::Loaded) -> Value {
+fn facts(image: &str, l: &common::Loaded, secrets: &[crate::secrets::Finding]) -> Value {
     let cfg = &l.image.config;
     let (wasted_bytes, wasted_files) = l.wasted();
     let (mut files, mut merged_bytes) = (0u64, 0u64);
@@ -94,7 +99,7 @@ fn facts(image: &str, l: &common::Loaded) -> Value {
             "entrypoint": runtime(cfg, "Entrypoint"),
             "cmd": runtime(cfg, "Cmd"),
             "user": runtime(cfg, "User"),
-            "env": string_list(runtime(cfg, "Env")),
+            "env": masked_env(cfg, secrets),
             "workdir": runtime(cfg, "WorkingDir"),
             "exposed_ports": exposed,
             "volumes": keys(runtime(cfg, "Volumes")),
@@ -111,6 +116,7 @@ fn facts(image: &str, l: &common::Loaded) -> Value {
         "wasted_bytes": wasted_bytes,
         "wasted_files": wasted_files,
         "wasted": crate::report::ci::wasted_files(&l.changesets),
+        "secrets": secrets,
     })
 }
 
@@ -119,6 +125,17 @@ fn keys(v: Option<&Value>) -> Vec<String> {
 }
 
 /// The human page: config, layers, totals, the largest wasted files.
+/// Env values found to be secrets are shown masked, like the findings.
+fn masked_env(cfg: &Value, secrets: &[crate::secrets::Finding]) -> Vec<String> {
+    string_list(runtime(cfg, "Env"))
+        .into_iter()
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) if secrets.iter().any(|f| f.place == crate::secrets::Place::Env { key: k.to_string() }) => format!("{k}={}", crate::secrets::rules::mask(v)),
+            _ => e,
+        })
+        .collect()
+}
+
 fn text(f: &Value) -> String {
     use std::fmt::Write as _;
     let show = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };

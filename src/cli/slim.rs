@@ -61,6 +61,12 @@ pub struct SlimArgs {
     /// Write a self-contained HTML page: treemap kept/dropped, tables, path search.
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<String>,
+    /// Write the slimmed image's SBOM (OS and language packages with the files they kept).
+    #[arg(long, value_name = "FILE")]
+    pub sbom: Option<String>,
+    /// The SBOM's format: SPDX 2.3 or CycloneDX 1.6, as JSON.
+    #[arg(long, value_enum, default_value = "spdx-json", requires = "sbom")]
+    pub sbom_format: crate::sbom::Format,
     /// Print why PATH is kept or dropped.
     #[arg(long, value_name = "PATH")]
     pub explain: Vec<String>,
@@ -70,9 +76,14 @@ pub struct SlimArgs {
     /// Print the result as one JSON object (schema 1) on stdout (the summary stays on stderr).
     #[arg(long)]
     pub json: bool,
-    /// Any risk (unresolved command, broken root, dropped app tree…) is an error: exit 3, nothing written
+    /// Any risk (unresolved command, broken root, dropped app tree…) or secret left in the
+    /// output is an error: exit 3, nothing written
     #[arg(long)]
     pub strict: bool,
+    /// Redact secrets in history lines, remove secret Env entries, drop secret files (unless
+    /// --keep names them). Without it, secrets found are warnings.
+    #[arg(long)]
+    pub scrub_secrets: bool,
     /// Refuse (exit 3, nothing written) when the slimmed image is larger than SIZE:
     /// uncompressed layer bytes, as `docker images` counts them (`50MB`, `20MiB`, bytes).
     #[arg(long, value_name = "SIZE")]
@@ -141,6 +152,9 @@ pub fn run(a: &SlimArgs) -> CmdResult {
     }
     if a.verify && (a.dry_run || a.output.output.as_deref() == Some("-")) {
         return Err(Error::Usage("--verify needs an image on disk to run: drop --dry-run / -o -".into()));
+    }
+    if a.sbom.is_some() && a.dry_run {
+        return Err(Error::Usage("--sbom describes the image written: drop --dry-run".into()));
     }
     a.probes.probes()?;
     let gates = Gates::parse(a)?;
@@ -269,6 +283,7 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     let image_out = if no_image { None } else { Some(out_args.prepare(&img, outs)?) };
     let report_out = a.report.as_deref().filter(|_| !explain_only).map(|r| outs.add("--report", r, Kind::File)).transpose()?;
     let html_out = super::html::add(outs, a.html.as_deref().filter(|_| !no_image))?;
+    let sbom_out = a.sbom.as_deref().filter(|_| !no_image).map(|r| outs.add("--sbom", r, Kind::File)).transpose()?;
     let mut loaded = common::load(img, work)?;
     let mut acc = accounting(&loaded);
     let mut cfg = loaded.image.config.clone();
@@ -278,6 +293,8 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     let pkgdb = crate::pkgdb::rewrite(&loaded.tree, &loaded.store, &plan, package_db(a))?;
     pkgdb.overrule(&mut plan);
     notes.extend(pkgdb.notes());
+    let secrets = ui::step("scan for secrets", || secrets_step(a, &loaded, &mut plan, &mut cfg, &mut notes));
+    let left = secrets.iter().filter(|o| o.status.starts_with("left")).count();
     for p in &a.explain {
         ui::info(&explain(&plan, &loaded.tree, &loaded.store, p));
     }
@@ -291,10 +308,15 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
         slot: report_out,
         output: Value::Null,
         options: options(a),
+        secrets: serde_json::to_value(&secrets).map_err(|e| Error::Other(e.to_string()))?,
     };
     if a.strict && !plan.risks.is_empty() {
         ui::info(&report::summary(&plan, &acc, &notes));
         return Err(Error::Policy(format!("--strict: {} risk(s), nothing written; first: {}", plan.risks.len(), plan.risks[0])));
+    }
+    if a.strict && left > 0 {
+        ui::info(&report::summary(&plan, &acc, &notes));
+        return Err(Error::Policy(format!("--strict: {left} secret(s) would be left in the image, nothing written (--scrub-secrets removes them)")));
     }
     plan.apply(&mut loaded.tree);
     pkgdb.write_into(&mut loaded.tree, &mut loaded.store)?;
@@ -340,7 +362,15 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
         };
         super::html::write(outs, h, &page)?;
     }
+    let diff_id = layer.diff_id.to_string();
     let manifest = write_image(&loaded, new_cfg, layer, &image_out, outs)?;
+    if let Some(slot) = sbom_out {
+        let (mut subject, pkgs) = ui::step("SBOM", || crate::sbom::collect(&loaded.tree, &loaded.store));
+        subject.image = outs.given(image_out.slot).to_string();
+        subject.diff_id = diff_id;
+        subject.created = config::created_for(&cfg).unwrap_or_else(|| config::rfc3339(0));
+        write_report(outs, slot, &crate::sbom::render(a.sbom_format, &subject, &pkgs))?;
+    }
     if let Err(e) = gates.check(&acc) {
         ui::info(&report::summary(&plan, &acc, &notes));
         return Err(e);
@@ -455,6 +485,7 @@ fn options(a: &SlimArgs) -> Value {
         "compression": a.output.compression.unwrap_or_default().to_string(),
         "max_size": a.max_size,
         "min_factor": a.min_factor,
+        "scrub_secrets": a.scrub_secrets,
     })
 }
 
@@ -467,6 +498,7 @@ struct Report {
     /// The written image (null in a dry run).
     output: Value,
     options: Value,
+    secrets: Value,
 }
 
 impl Report {
@@ -490,8 +522,28 @@ impl Report {
             v["pack"] = self.pack.clone();
         }
         v["packages"] = self.packages.clone();
+        v["secrets"] = self.secrets.clone();
         write_report(outs, slot, &v)
     }
+}
+
+/// Find secrets in the config about to be written and in the tree; with --scrub-secrets,
+/// redact and drop them. Each finding is a warning line with its outcome.
+fn secrets_step(a: &SlimArgs, loaded: &common::Loaded, plan: &mut plan::Plan, cfg: &mut Value, notes: &mut Vec<String>) -> Vec<crate::secrets::Outcome> {
+    let found = crate::secrets::scan_image(cfg, &loaded.tree, &loaded.store);
+    let (outcomes, drop) = crate::secrets::plan_scrub(&found, plan, a.scrub_secrets);
+    crate::secrets::overrule(plan, &drop);
+    if a.scrub_secrets {
+        notes.extend(crate::secrets::scrub_config(cfg, &found));
+    }
+    for o in &outcomes {
+        ui::info(&format!("warning: secret: {} [{}]", o.finding, o.status));
+    }
+    if !outcomes.is_empty() {
+        let left = outcomes.iter().filter(|o| o.status.starts_with("left")).count();
+        notes.push(format!("secrets: {} found, {left} left in the image{}", outcomes.len(), if left > 0 && !a.scrub_secrets { " (--scrub-secrets removes them)" } else { "" }));
+    }
+    outcomes
 }
 
 /// Appended to the input's tag in a slimmed image's name:tag (docker-archive RepoTags and

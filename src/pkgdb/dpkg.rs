@@ -73,13 +73,13 @@ fn stanza_text(text: &str, keep: &BTreeSet<String>) -> String {
 }
 
 /// How one listed path fares: None when the image does not have it at all.
-struct Fate {
+pub(super) struct Fate {
     dir: bool,
-    kept: bool,
-    size: u64,
+    pub kept: bool,
+    pub size: u64,
 }
 
-fn fate(fs: &TreeFs, kept: &Kept, path: &str) -> Option<Fate> {
+pub(super) fn fate(fs: &TreeFs, kept: &Kept, path: &str) -> Option<Fate> {
     let (loc, _) = fs.location(path)?;
     let &(keep, size) = kept.get(loc.as_str())?;
     let dir = fs.resolve(path).is_some_and(|r| r.node == Node::Dir);
@@ -138,7 +138,7 @@ fn md5sums(text: &str, kept: &BTreeSet<String>) -> String {
         .collect()
 }
 
-fn meta_of(fs: &TreeFs, path: &str) -> Meta {
+pub(super) fn meta_of(fs: &TreeFs, path: &str) -> Meta {
     fs.node_at(path).map(|id| fs.tree.meta(id).clone()).unwrap_or(Meta { mode: 0o644, ..Meta::default() })
 }
 
@@ -166,7 +166,7 @@ pub fn rewrite(fs: &TreeFs, kept: &Kept, mode: Mode) -> Result<Rewrite> {
             package(fs, kept, &info, &key, s)
         })
         .collect();
-    let mut rw = Rewrite { mode: Some(mode), ..Default::default() };
+    let mut rw = Rewrite { mode: Some(mode), db: "dpkg", ..Default::default() };
     let under: Vec<&str> = kept.keys().copied().filter(|p| p.starts_with(&format!("{admin}/"))).collect();
     let prune = matches!(mode, Mode::Prune | Mode::StatusD);
     let removed: BTreeSet<&str> = pkgs.iter().filter(|p| prune && p.usage.files_kept == 0).map(|p| p.key.as_str()).collect();
@@ -181,7 +181,43 @@ pub fn rewrite(fs: &TreeFs, kept: &Kept, mode: Mode) -> Result<Rewrite> {
         rw.decisions.insert("/etc/debian_version".into(), true);
     }
     rw.packages = pkgs.iter().map(|p| PackageUse { removed: removed.contains(p.key.as_str()), ..p.usage.clone() }).collect();
+    if prune {
+        let kept: Vec<&str> = pkgs.iter().filter(|p| !removed.contains(p.key.as_str())).map(|p| p.stanza.as_str()).collect();
+        rw.unmet = unmet(&kept);
+    }
     Ok(rw)
+}
+
+/// The names in a relation field (`Depends: a (>= 1) | b:any, c`): one list of
+/// alternatives per clause.
+fn clauses(value: &str) -> Vec<Vec<&str>> {
+    value
+        .split(',')
+        .map(|c| c.split('|').filter_map(|alt| alt.split_whitespace().next()).map(|n| n.split(':').next().unwrap_or(n)).filter(|n| !n.is_empty()).collect::<Vec<_>>())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// `Depends`/`Pre-Depends` of the kept packages that no kept package satisfies (by name or
+/// `Provides`), as `pkg: Depends: dep` lines. What `apt-get check` reports as unmet against the
+/// pruned status: information, since the files the app needs were kept by the plan.
+pub fn unmet(kept: &[&str]) -> Vec<String> {
+    let mut have: BTreeSet<&str> = BTreeSet::new();
+    for t in kept {
+        have.insert(field(t, "Package"));
+        have.extend(clauses(field(t, "Provides")).into_iter().flatten());
+    }
+    let mut out = Vec::new();
+    for t in kept {
+        for f in ["Pre-Depends", "Depends"] {
+            for c in clauses(field(t, f)) {
+                if !c.iter().any(|n| have.contains(n)) {
+                    out.push(format!("{}: {f}: {}", field(t, "Package"), c.join(" | ")));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `prune`: the whole database stays except the removed packages' stanzas and info files
@@ -238,6 +274,39 @@ fn status_d_files(fs: &TreeFs, admin: &str, under: &[&str], pkgs: &[Pkg], remove
     }
 }
 
+/// The packages the database in `fs` says are installed, with the files of each that the
+/// tree has (from `info/<pkg>.list`, or `status.d/<pkg>.md5sums` in the distroless layout).
+pub fn installed(fs: &TreeFs) -> Vec<super::Installed> {
+    let Some(admin) = fs.resolve("/var/lib/dpkg").filter(|r| r.node == Node::Dir).map(|r| r.path) else { return Vec::new() };
+    let mut texts: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(b) = fs.read_file(&format!("{admin}/status")) {
+        texts.push((String::from_utf8_lossy(&b).into_owned(), None));
+    }
+    let sd = format!("{admin}/status.d");
+    let mut names = fs.list_dir(&sd);
+    names.sort();
+    for n in names.iter().filter(|n| !n.ends_with(".md5sums")) {
+        if let Some(b) = fs.read_file(&format!("{sd}/{n}")) {
+            texts.push((String::from_utf8_lossy(&b).into_owned(), Some(format!("{sd}/{n}.md5sums"))));
+        }
+    }
+    let mut out = Vec::new();
+    for (text, md5) in &texts {
+        for s in stanzas(text).iter().filter(|s| md5.is_some() || field(s.text, "Status").ends_with(" installed")) {
+            let listed: Vec<String> = match md5 {
+                Some(m) => fs.read_file(m).map(|b| String::from_utf8_lossy(&b).lines().filter_map(|l| l.split_once("  ").map(|(_, p)| format!("/{p}"))).collect()).unwrap_or_default(),
+                None => {
+                    let key = [format!("{}:{}", s.package, s.arch), s.package.to_string()].into_iter().find(|k| fs.lstat(&format!("{admin}/info/{k}.list")).is_some()).unwrap_or_default();
+                    fs.read_file(&format!("{admin}/info/{key}.list")).map(|b| String::from_utf8_lossy(&b).lines().map(str::to_string).collect()).unwrap_or_default()
+                }
+            };
+            let files = listed.into_iter().filter(|p| fs.resolve(p).is_some_and(|r| r.node != Node::Dir)).collect();
+            out.push(super::Installed { ecosystem: "deb", name: s.package.to_string(), version: s.version.to_string(), arch: s.arch.to_string(), files });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +318,13 @@ mod tests {
         assert_eq!(stanza_text(t, &keep), "Package: a\nConffiles:\n /etc/b 4567 obsolete\nDescription: x\n more\n");
         assert_eq!(stanza_text(t, &BTreeSet::new()), "Package: a\nDescription: x\n more\n");
         assert_eq!(conffiles(t), ["/etc/a", "/etc/b"]);
+    }
+
+    #[test]
+    fn unmet_dependencies_by_name_and_provides() {
+        let a = "Package: a\nDepends: libc6 (>= 2.36), b | c, mail-transport-agent, d:any\n";
+        let b = "Package: x\nProvides: mail-transport-agent\nPre-Depends: gone\n";
+        assert_eq!(unmet(&[a, b, "Package: c"]), ["a: Depends: libc6", "a: Depends: d", "x: Pre-Depends: gone"]);
     }
 
     #[test]

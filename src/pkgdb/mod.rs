@@ -1,6 +1,7 @@
 //! Package databases that describe what is left. After the plan, each package's payload is
 //! looked up in the kept set; the database is rewritten so scanners (syft, trivy, grype) and
 //! dpkg itself report only packages whose files are still in the image, and only those files.
+mod apk;
 mod dpkg;
 
 use crate::error::{Error, Result};
@@ -50,12 +51,16 @@ pub struct NewFile {
 #[derive(Debug, Default)]
 pub struct Rewrite {
     pub mode: Option<Mode>,
+    /// `dpkg` or `apk`.
+    pub db: &'static str,
     pub packages: Vec<PackageUse>,
     /// Database paths kept (true) or dropped (false) whatever the plan said.
     pub decisions: BTreeMap<String, bool>,
     pub files: Vec<NewFile>,
     /// Directories to create for `files` (status.d).
     pub dirs: Vec<(String, Meta)>,
+    /// Dependencies of kept packages on packages no longer in the database (prune, status.d).
+    pub unmet: Vec<String>,
 }
 
 pub const RULE: &str = "package-db";
@@ -70,9 +75,13 @@ impl Rewrite {
         let Some(mode) = self.mode else { return Vec::new() };
         let removed = self.removed();
         let mode = serde_json::to_value(mode).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let mut n = vec![format!("package database (dpkg, --package-db {mode}): {} packages, {} removed entirely", self.packages.len(), removed.len())];
+        let mut n = vec![format!("package database ({}, --package-db {mode}): {} packages, {} removed entirely", self.db, self.packages.len(), removed.len())];
         if !removed.is_empty() && mode != "keep" && mode != "drop" {
             n.push(format!("packages removed entirely: {}", removed.join(", ")));
+        }
+        if !self.unmet.is_empty() {
+            // Information, not an error: `apt-get check` would report these against the new status.
+            n.push(format!("dependencies no longer in the database ({}): {}", self.unmet.len(), self.unmet.join("; ")));
         }
         n
     }
@@ -103,9 +112,33 @@ impl Rewrite {
     }
 }
 
+/// A package the (rewritten) database lists as installed, with its files present in the tree.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// `deb` or `apk`: the purl type.
+    pub ecosystem: &'static str,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub files: Vec<String>,
+}
+
+/// What the database in `tree` describes (for the SBOM of the slimmed image).
+pub fn installed(tree: &Tree, store: &ContentStore) -> Vec<Installed> {
+    let fs = crate::plan::TreeFs { tree, store };
+    let mut all = dpkg::installed(&fs);
+    all.extend(apk::installed(&fs));
+    all
+}
+
 /// Decide what the image's package database becomes, given the plan's kept set. An image
 /// without a dpkg database gets an empty `Rewrite`.
 pub fn rewrite(tree: &Tree, store: &ContentStore, plan: &Plan, mode: Mode) -> Result<Rewrite> {
     let kept: dpkg::Kept = plan.entries.iter().map(|e| (e.path.as_str(), (e.keep, e.size))).collect();
-    dpkg::rewrite(&crate::plan::TreeFs { tree, store }, &kept, mode)
+    let fs = crate::plan::TreeFs { tree, store };
+    let rw = dpkg::rewrite(&fs, &kept, mode)?;
+    if rw.mode.is_some() {
+        return Ok(rw);
+    }
+    apk::rewrite(&fs, &kept, mode)
 }

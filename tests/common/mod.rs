@@ -176,6 +176,12 @@ pub fn gzip(b: &[u8]) -> Vec<u8> {
 
 /// Write an OCI layout with gzip layers built from uncompressed tars. Returns the layout dir.
 pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], runtime: Value) -> PathBuf {
+    let history: Vec<Value> = layers.iter().map(|_| json!({"created":"2024-01-01T00:00:00Z","created_by":"test layer"})).collect();
+    oci_layout_with_history(dir, layers, runtime, history)
+}
+
+/// `oci_layout` with the config's history given (as many non-empty entries as layers).
+pub fn oci_layout_with_history(dir: &Path, layers: &[Vec<u8>], runtime: Value, history: Vec<Value>) -> PathBuf {
     std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     let put = |bytes: &[u8]| -> (String, u64) {
         let h = sha256_hex(bytes);
@@ -184,12 +190,10 @@ pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], runtime: Value) -> PathBuf {
     };
     let mut descs = vec![];
     let mut diff_ids = vec![];
-    let mut history = vec![];
     for l in layers {
         diff_ids.push(format!("sha256:{}", sha256_hex(l)));
         let (d, s) = put(&gzip(l));
         descs.push(json!({"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":d,"size":s}));
-        history.push(json!({"created":"2024-01-01T00:00:00Z","created_by":"test layer"}));
     }
     let config = json!({"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z","config":runtime,
         "rootfs":{"type":"layers","diff_ids":diff_ids},"history":history});
