@@ -107,7 +107,7 @@ fn facts(image: &str, l: &common::Loaded, secrets: &[crate::secrets::Finding]) -
             "labels": runtime(cfg, "Labels").cloned().unwrap_or_else(|| json!({})),
             "healthcheck": runtime(cfg, "Healthcheck"),
         },
-        "history": cfg.get("history").cloned().unwrap_or_else(|| json!([])),
+        "history": redacted_history(cfg, secrets),
         "layers": layers,
         "total_compressed_size": l.layer_stats.iter().map(|s| s.compressed).sum::<u64>(),
         "total_uncompressed_size": l.layer_stats.iter().map(|s| s.uncompressed).sum::<u64>(),
@@ -125,6 +125,13 @@ fn keys(v: Option<&Value>) -> Vec<String> {
 }
 
 /// The human page: config, layers, totals, the largest wasted files.
+/// The history with the lines that hold secrets redacted, as `slim --scrub-secrets` writes them.
+fn redacted_history(cfg: &Value, secrets: &[crate::secrets::Finding]) -> Value {
+    let mut shown = cfg.clone();
+    crate::secrets::scrub_config(&mut shown, secrets);
+    shown.get("history").cloned().unwrap_or_else(|| json!([]))
+}
+
 /// Env values found to be secrets are shown masked, like the findings.
 fn masked_env(cfg: &Value, secrets: &[crate::secrets::Finding]) -> Vec<String> {
     string_list(runtime(cfg, "Env"))
