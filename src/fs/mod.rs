@@ -174,26 +174,75 @@ impl Tree {
     }
 
     /// Make sure every directory on `comps` exists, creating missing ones with
-    /// `implicit_dir_meta`. A non-directory in the way is replaced by a directory (an entry
-    /// `a/b` over a lower file `a` implies `a` is now a directory), and its inode released.
-    /// Returns the directory and the inodes whose last link went away.
+    /// `implicit_dir_meta`. A symlink on the way is followed inside the tree, chroot-style, as
+    /// containerd (`fs.RootPath`) and umoci do: an entry `bin/x` over a lower `bin -> usr/bin`
+    /// lands in `usr/bin`. Any other non-directory in the way (or a symlink loop) is replaced
+    /// by a directory (an entry `a/b` over a lower file `a` implies `a` is now a directory),
+    /// and its inode released. Returns the directory.
     pub fn ensure_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) -> NodeId {
-        let mut cur = ROOT;
-        for c in comps {
-            let existing = self.children(cur).and_then(|ch| ch.get(*c).copied());
-            cur = match existing {
-                Some(id) if matches!(self.nodes[id], Node::Dir { .. }) => id,
-                other => {
-                    if let Some(old) = other {
-                        self.release_subtree(old, released);
-                    }
-                    let id = self.push_node(Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() });
-                    self.dir_children_mut(cur).insert(c.to_vec(), id);
-                    id
+        self.walk_dirs(comps, Some(released)).unwrap_or(ROOT)
+    }
+
+    /// The directory at `comps` with symlinks on the way followed as `ensure_dir` does, without
+    /// changing the tree. None when a component is missing or not a directory.
+    pub fn resolve_dir(&mut self, comps: &[&[u8]]) -> Option<NodeId> {
+        self.walk_dirs(comps, None)
+    }
+
+    /// Walk `comps` from the root following symlinks (absolute targets restart at the root,
+    /// `..` at the root stays there, at most MAX_SYMLINKS). With `create`, missing or
+    /// non-directory components become directories; without, the walk stops there.
+    fn walk_dirs(&mut self, comps: &[&[u8]], mut create: Option<&mut Vec<InodeId>>) -> Option<NodeId> {
+        let mut todo: std::collections::VecDeque<Vec<u8>> = comps.iter().map(|c| c.to_vec()).collect();
+        let mut stack = vec![ROOT];
+        let mut links = 0;
+        while let Some(c) = todo.pop_front() {
+            if c.is_empty() || c == b"." {
+                continue;
+            }
+            if c == b".." {
+                if stack.len() > 1 {
+                    stack.pop();
                 }
-            };
+                continue;
+            }
+            let cur = *stack.last().unwrap_or(&ROOT);
+            let existing = self.children(cur).and_then(|ch| ch.get(&c).copied());
+            if let Some(id) = existing {
+                if matches!(self.nodes[id], Node::Dir { .. }) {
+                    stack.push(id);
+                    continue;
+                }
+                if let Some(target) = self.symlink_target(id).filter(|_| links < MAX_SYMLINKS) {
+                    links += 1;
+                    if target.first() == Some(&b'/') {
+                        stack.truncate(1);
+                    }
+                    for part in split_path(&target).into_iter().rev() {
+                        todo.push_front(part.to_vec());
+                    }
+                    continue;
+                }
+            }
+            let released = create.as_deref_mut()?;
+            if let Some(old) = existing {
+                self.release_subtree(old, released);
+            }
+            let id = self.push_node(Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() });
+            self.dir_children_mut(cur).insert(c, id);
+            stack.push(id);
         }
-        cur
+        stack.last().copied()
+    }
+
+    fn symlink_target(&self, id: NodeId) -> Option<Vec<u8>> {
+        match &self.nodes[id] {
+            Node::Leaf(i) => match &self.inodes[*i].data {
+                Data::Symlink { target } => Some(target.clone()),
+                _ => None,
+            },
+            Node::Dir { .. } => None,
+        }
     }
 
     fn push_node(&mut self, n: Node) -> NodeId {
@@ -228,9 +277,11 @@ impl Tree {
     }
 
     /// Remove a path and everything below it. Returns false when nothing was there.
+    /// Symlinks in the parent components are followed (a whiteout `bin/.wh.x` under a lower
+    /// `bin -> usr/bin` removes `usr/bin/x`), the last component never is.
     pub fn remove(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) -> bool {
         let Some((last, parent_comps)) = comps.split_last() else { return false };
-        let Some(parent) = self.lookup(parent_comps) else { return false };
+        let Some(parent) = self.resolve_dir(parent_comps) else { return false };
         let removed = match &mut self.nodes[parent] {
             Node::Dir { children, .. } => children.remove(*last),
             Node::Leaf(_) => None,
@@ -245,8 +296,9 @@ impl Tree {
     }
 
     /// Empty a directory (an opaque whiteout): its children go, the directory itself stays.
+    /// The marker's directory is found as `ensure_dir` finds it (symlinks followed).
     pub fn clear_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) {
-        let Some(id) = self.lookup(comps) else { return };
+        let Some(id) = self.resolve_dir(comps) else { return };
         let old = match &mut self.nodes[id] {
             Node::Dir { children, .. } => std::mem::take(children),
             Node::Leaf(_) => return,
