@@ -43,9 +43,17 @@ impl Model {
         self.0.retain(|k, _| !k.starts_with(p));
     }
     /// Walk `comps` from the root following symlinks chroot-style (absolute targets restart at
-    /// the root, `..` at the root stays, at most 40 links); with `create`, a missing or
-    /// non-directory component becomes a 0755 directory, else the walk fails there.
+    /// the root, `..` at the root stays; after 40 links, a loop, the names are taken literally);
+    /// with `create`, a missing or non-directory component becomes a 0755 directory, else the
+    /// walk fails there.
     fn walk(&mut self, comps: &[String], create: bool) -> Option<Path> {
+        match self.walk_following(comps, create, true) {
+            Err(()) => self.walk_following(comps, create, false).ok().flatten(),
+            Ok(p) => p,
+        }
+    }
+    /// Err on a symlink loop.
+    fn walk_following(&mut self, comps: &[String], create: bool, follow: bool) -> Result<Option<Path>, ()> {
         let mut todo: std::collections::VecDeque<String> = comps.iter().cloned().collect();
         let (mut cur, mut links): (Path, usize) = (vec![], 0);
         while let Some(c) = todo.pop_front() {
@@ -60,8 +68,11 @@ impl Model {
             next.push(c);
             match self.0.get(&next).cloned() {
                 Some(M::Dir { .. }) => cur = next,
-                Some(M::Symlink { target }) if links < 40 => {
+                Some(M::Symlink { target }) if follow => {
                     links += 1;
+                    if links > 40 {
+                        return Err(());
+                    }
                     if target.starts_with('/') {
                         cur.clear();
                     }
@@ -71,7 +82,7 @@ impl Model {
                 }
                 other => {
                     if !create {
-                        return None;
+                        return Ok(None);
                     }
                     if other.is_some() {
                         self.remove_literal(&next);
@@ -81,7 +92,7 @@ impl Model {
                 }
             }
         }
-        Some(cur)
+        Ok(Some(cur))
     }
     /// Where an entry named `p` lands: parents resolved (and created), the last name literal.
     fn place(&mut self, p: &Path, create: bool) -> Option<Path> {

@@ -180,19 +180,20 @@ impl Tree {
     /// by a directory (an entry `a/b` over a lower file `a` implies `a` is now a directory),
     /// and its inode released. Returns the directory.
     pub fn ensure_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) -> NodeId {
-        self.walk_dirs(comps, Some(released)).unwrap_or(ROOT)
+        self.walk_dirs(comps, Some(released), true).unwrap_or(ROOT)
     }
 
     /// The directory at `comps` with symlinks on the way followed as `ensure_dir` does, without
     /// changing the tree. None when a component is missing or not a directory.
     pub fn resolve_dir(&mut self, comps: &[&[u8]]) -> Option<NodeId> {
-        self.walk_dirs(comps, None)
+        self.walk_dirs(comps, None, true)
     }
 
     /// Walk `comps` from the root following symlinks (absolute targets restart at the root,
-    /// `..` at the root stays there, at most MAX_SYMLINKS). With `create`, missing or
-    /// non-directory components become directories; without, the walk stops there.
-    fn walk_dirs(&mut self, comps: &[&[u8]], mut create: Option<&mut Vec<InodeId>>) -> Option<NodeId> {
+    /// `..` at the root stays there). With `create`, missing or non-directory components become
+    /// directories; without, the walk stops there. After MAX_SYMLINKS (a loop) the walk starts
+    /// over without following any link, so the names are taken literally.
+    fn walk_dirs(&mut self, comps: &[&[u8]], mut create: Option<&mut Vec<InodeId>>, follow: bool) -> Option<NodeId> {
         let mut todo: std::collections::VecDeque<Vec<u8>> = comps.iter().map(|c| c.to_vec()).collect();
         let mut stack = vec![ROOT];
         let mut links = 0;
@@ -213,8 +214,11 @@ impl Tree {
                     stack.push(id);
                     continue;
                 }
-                if let Some(target) = self.symlink_target(id).filter(|_| links < MAX_SYMLINKS) {
+                if let Some(target) = self.symlink_target(id).filter(|_| follow) {
                     links += 1;
+                    if links > MAX_SYMLINKS {
+                        return self.walk_dirs(comps, create, false);
+                    }
                     if target.first() == Some(&b'/') {
                         stack.truncate(1);
                     }
@@ -381,6 +385,37 @@ mod tests {
 
     fn file(t: &mut Tree, len: u64) -> InodeId {
         t.new_inode(Meta::default(), Data::File { content: ContentRef { spool: 0, offset: 0, len } })
+    }
+
+    /// usrmerge: `bin -> usr/bin` in a lower layer, then entries and a whiteout under `bin/`
+    /// (and an absolute, climbing link) land in `usr/bin`; `/bin` stays a symlink.
+    #[test]
+    fn symlinked_parents_are_followed_inside_the_tree() {
+        let mut t = Tree::new();
+        let mut rel = vec![];
+        t.put_dir(&p("usr/bin"), implicit_dir_meta(), &mut rel);
+        let link = t.new_inode(Meta::default(), Data::Symlink { target: b"usr/bin".to_vec() });
+        t.put_leaf(&p("bin"), link, &mut rel);
+        let climb = t.new_inode(Meta::default(), Data::Symlink { target: b"../../../../usr/./bin".to_vec() });
+        t.put_leaf(&p("usr/lib/up"), climb, &mut rel);
+        let sh = file(&mut t, 1);
+        t.put_leaf(&p("bin/sh"), sh, &mut rel);
+        let ls = file(&mut t, 2);
+        t.put_leaf(&p("usr/lib/up/ls"), ls, &mut rel);
+        assert_eq!(t.kind(t.lookup(&p("bin")).unwrap()), Kind::Symlink);
+        assert!(t.lookup(&p("usr/bin/sh")).is_some() && t.lookup(&p("usr/bin/ls")).is_some());
+        assert!(t.remove(&p("bin/sh"), &mut rel));
+        assert!(t.lookup(&p("usr/bin/sh")).is_none());
+        t.clear_dir(&p("bin"), &mut rel);
+        assert!(t.lookup(&p("usr/bin/ls")).is_none(), "an opaque marker under bin/ empties usr/bin");
+        assert_eq!(t.kind(t.lookup(&p("bin")).unwrap()), Kind::Symlink);
+        // A loop is not followed forever: the names are taken literally, the link replaced.
+        let l = t.new_inode(Meta::default(), Data::Symlink { target: b"loop/x".to_vec() });
+        t.put_leaf(&p("loop"), l, &mut rel);
+        let f = file(&mut t, 3);
+        t.put_leaf(&p("loop/y"), f, &mut rel);
+        assert_eq!(t.kind(t.lookup(&p("loop")).unwrap()), Kind::Dir);
+        assert_eq!(t.kind(t.lookup(&p("loop/y")).unwrap()), Kind::File);
     }
 
     #[test]
