@@ -35,8 +35,9 @@ pub fn join(docs: &[&[u8]]) -> Vec<u8> {
     docs.join(SEP)
 }
 
-fn spool() -> SpoolWriter {
-    SpoolWriter::new(0, tempfile::tempfile().expect("a temporary spool file"))
+/// A spool file; None when the machine's $TMPDIR is unusable (full), which is not a finding.
+fn spool(idx: u32) -> Option<SpoolWriter> {
+    Some(SpoolWriter::new(idx, tempfile::tempfile().ok()?))
 }
 
 /// Layer reader and merge: up to 3 layer tars are read (tar, PAX, GNU long names, whiteouts)
@@ -49,15 +50,16 @@ pub fn layer(data: &[u8]) {
         if doc.is_empty() && i > 0 {
             continue;
         }
-        let mut sp = SpoolWriter::new(changesets.len() as u32, tempfile::tempfile().expect("spool"));
+        let Some(mut sp) = spool(changesets.len() as u32) else { return };
         let Ok(cs) = crate::layer::read_changeset(doc, &mut sp, "fuzz layer") else { return };
-        store.set(changesets.len() as u32, sp.finish().expect("spool"));
+        let Ok(file) = sp.finish() else { return };
+        store.set(changesets.len() as u32, file);
         changesets.push(cs);
     }
     let names: Vec<String> = (0..changesets.len()).map(|i| format!("layer {i}")).collect();
     let Ok((tree, _)) = crate::layer::squash(&changesets, &names) else { return };
     let (tar, _) = crate::layer::write_tree(&tree, &store, Vec::new(), &Default::default()).expect("writing a merged tree");
-    let mut sp = spool();
+    let Some(mut sp) = spool(0) else { return };
     let again = crate::layer::read_changeset(&tar[..], &mut sp, "rewritten layer").expect("re-reading our own layer");
     let (tree2, _) = crate::layer::squash(&[again], &["rewritten".into()]).expect("squashing our own layer");
     assert_eq!(shape(&tree), shape(&tree2), "a written layer reads back as a different tree");
@@ -101,7 +103,7 @@ pub fn image(data: &[u8]) {
         members.push((Digest::of_bytes(doc).blob_path(), doc));
     }
     let Ok(archive) = archive_file(&members) else { return };
-    let work = tempfile::tempdir().expect("a work directory");
+    let Ok(work) = tempfile::tempdir() else { return };
     for transport in ["oci-archive", "docker-archive"] {
         let Ok(name) = ImageName::parse(&format!("{transport}:{}", archive.path().display())) else { continue };
         let opts = OpenOptions { reference: None, platform: Platform::parse("linux/amd64").expect("a platform"), platform_explicit: false };
