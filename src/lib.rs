@@ -9,6 +9,9 @@ pub mod digest;
 pub mod elf;
 pub mod error;
 pub mod fs;
+/// Fuzz harnesses (fuzz/ targets and tests/fuzz_regressions.rs call them); not a user API.
+#[doc(hidden)]
+pub mod fuzz;
 pub mod image;
 pub mod layer;
 pub mod pack;

@@ -520,3 +520,52 @@ fn multiarch_round_trip() {
         assert_eq!(stdout(&out).trim(), format!("hello-{arch}"));
     }
 }
+
+/// Runs sharing one blob cache and one work area ($TMPDIR) do not corrupt each other, even
+/// when each prunes the cache down to its bound right after its pull (IMGSLIM_CACHE_MAX=1):
+/// every run finishes with the same image as a lone run, every cached blob still hashes to
+/// its name, and no temporary file is left in the work area or the cache.
+#[test]
+fn concurrent_pulls_sharing_the_cache_and_work_area() {
+    let Some(reg) = Registry::start(Auth::Anonymous) else { return };
+    let glibc = format!("oci:{}:busybox:1.38.0-glibc", shared_images().join("busybox-1.38.0-glibc.oci").display());
+    reg.skopeo_copy(&[], &musl_src(), &format!("docker://{}", reg.r("musl:1")));
+    reg.skopeo_copy(&[], &glibc, &format!("docker://{}", reg.r("glibc:1")));
+    let work = tempfile::tempdir().unwrap();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let squash = |image: &str, out: &Path| {
+        let mut c = reg.imgslim(&["squash", &reg.r(image), "--format", "oci", "-o", out.to_str().unwrap()]);
+        c.env("TMPDIR", &tmp).stderr(Stdio::piped());
+        c
+    };
+    let want: Vec<String> = ["musl:1", "glibc:1"]
+        .iter()
+        .map(|i| {
+            let out = work.path().join(format!("alone-{}", i.replace(':', "-")));
+            run_ok(&mut squash(i, &out));
+            top_digest(&out)
+        })
+        .collect();
+    for (round, bound) in ["10G", "1", "1", "1"].iter().enumerate() {
+        let kids: Vec<(usize, PathBuf, Child)> = (0..8)
+            .map(|k| {
+                let out = work.path().join(format!("r{round}-{k}"));
+                let child = squash(["musl:1", "glibc:1"][k % 2], &out).env("IMGSLIM_CACHE_MAX", bound).spawn().unwrap();
+                (k % 2, out, child)
+            })
+            .collect();
+        for (which, out, child) in kids {
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "round {round} (bound {bound}): {}", stderr(&o));
+            assert_eq!(top_digest(&out), want[which], "round {round}: the same image as a lone run");
+        }
+        for e in std::fs::read_dir(reg.path("cache/blobs/sha256")).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(sha256_hex(&std::fs::read(&p).unwrap()), p.file_name().unwrap().to_str().unwrap(), "a cached blob hashes to its name");
+        }
+        let temps: Vec<_> = std::fs::read_dir(reg.path("cache/tmp")).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        assert!(temps.is_empty(), "round {round}: temp files left in the cache: {temps:?}");
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "round {round}: the shared work area is left clean");
+    }
+}

@@ -174,26 +174,79 @@ impl Tree {
     }
 
     /// Make sure every directory on `comps` exists, creating missing ones with
-    /// `implicit_dir_meta`. A non-directory in the way is replaced by a directory (an entry
-    /// `a/b` over a lower file `a` implies `a` is now a directory), and its inode released.
-    /// Returns the directory and the inodes whose last link went away.
+    /// `implicit_dir_meta`. A symlink on the way is followed inside the tree, chroot-style, as
+    /// containerd (`fs.RootPath`) and umoci do: an entry `bin/x` over a lower `bin -> usr/bin`
+    /// lands in `usr/bin`. Any other non-directory in the way (or a symlink loop) is replaced
+    /// by a directory (an entry `a/b` over a lower file `a` implies `a` is now a directory),
+    /// and its inode released. Returns the directory.
     pub fn ensure_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) -> NodeId {
-        let mut cur = ROOT;
-        for c in comps {
-            let existing = self.children(cur).and_then(|ch| ch.get(*c).copied());
-            cur = match existing {
-                Some(id) if matches!(self.nodes[id], Node::Dir { .. }) => id,
-                other => {
-                    if let Some(old) = other {
-                        self.release_subtree(old, released);
-                    }
-                    let id = self.push_node(Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() });
-                    self.dir_children_mut(cur).insert(c.to_vec(), id);
-                    id
+        self.walk_dirs(comps, Some(released), true).unwrap_or(ROOT)
+    }
+
+    /// The directory at `comps` with symlinks on the way followed as `ensure_dir` does, without
+    /// changing the tree. None when a component is missing or not a directory.
+    pub fn resolve_dir(&mut self, comps: &[&[u8]]) -> Option<NodeId> {
+        self.walk_dirs(comps, None, true)
+    }
+
+    /// Walk `comps` from the root following symlinks (absolute targets restart at the root,
+    /// `..` at the root stays there). With `create`, missing or non-directory components become
+    /// directories; without, the walk stops there. After MAX_SYMLINKS (a loop) the walk starts
+    /// over without following any link, so the names are taken literally.
+    fn walk_dirs(&mut self, comps: &[&[u8]], mut create: Option<&mut Vec<InodeId>>, follow: bool) -> Option<NodeId> {
+        let mut todo: std::collections::VecDeque<Vec<u8>> = comps.iter().map(|c| c.to_vec()).collect();
+        let mut stack = vec![ROOT];
+        let mut links = 0;
+        while let Some(c) = todo.pop_front() {
+            if c.is_empty() || c == b"." {
+                continue;
+            }
+            if c == b".." {
+                if stack.len() > 1 {
+                    stack.pop();
                 }
-            };
+                continue;
+            }
+            let cur = *stack.last().unwrap_or(&ROOT);
+            let existing = self.children(cur).and_then(|ch| ch.get(&c).copied());
+            if let Some(id) = existing {
+                if matches!(self.nodes[id], Node::Dir { .. }) {
+                    stack.push(id);
+                    continue;
+                }
+                if let Some(target) = self.symlink_target(id).filter(|_| follow) {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return self.walk_dirs(comps, create, false);
+                    }
+                    if target.first() == Some(&b'/') {
+                        stack.truncate(1);
+                    }
+                    for part in split_path(&target).into_iter().rev() {
+                        todo.push_front(part.to_vec());
+                    }
+                    continue;
+                }
+            }
+            let released = create.as_deref_mut()?;
+            if let Some(old) = existing {
+                self.release_subtree(old, released);
+            }
+            let id = self.push_node(Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() });
+            self.dir_children_mut(cur).insert(c, id);
+            stack.push(id);
         }
-        cur
+        stack.last().copied()
+    }
+
+    fn symlink_target(&self, id: NodeId) -> Option<Vec<u8>> {
+        match &self.nodes[id] {
+            Node::Leaf(i) => match &self.inodes[*i].data {
+                Data::Symlink { target } => Some(target.clone()),
+                _ => None,
+            },
+            Node::Dir { .. } => None,
+        }
     }
 
     fn push_node(&mut self, n: Node) -> NodeId {
@@ -228,9 +281,11 @@ impl Tree {
     }
 
     /// Remove a path and everything below it. Returns false when nothing was there.
+    /// Symlinks in the parent components are followed (a whiteout `bin/.wh.x` under a lower
+    /// `bin -> usr/bin` removes `usr/bin/x`), the last component never is.
     pub fn remove(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) -> bool {
         let Some((last, parent_comps)) = comps.split_last() else { return false };
-        let Some(parent) = self.lookup(parent_comps) else { return false };
+        let Some(parent) = self.resolve_dir(parent_comps) else { return false };
         let removed = match &mut self.nodes[parent] {
             Node::Dir { children, .. } => children.remove(*last),
             Node::Leaf(_) => None,
@@ -245,8 +300,9 @@ impl Tree {
     }
 
     /// Empty a directory (an opaque whiteout): its children go, the directory itself stays.
+    /// The marker's directory is found as `ensure_dir` finds it (symlinks followed).
     pub fn clear_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) {
-        let Some(id) = self.lookup(comps) else { return };
+        let Some(id) = self.resolve_dir(comps) else { return };
         let old = match &mut self.nodes[id] {
             Node::Dir { children, .. } => std::mem::take(children),
             Node::Leaf(_) => return,
@@ -329,6 +385,37 @@ mod tests {
 
     fn file(t: &mut Tree, len: u64) -> InodeId {
         t.new_inode(Meta::default(), Data::File { content: ContentRef { spool: 0, offset: 0, len } })
+    }
+
+    /// usrmerge: `bin -> usr/bin` in a lower layer, then entries and a whiteout under `bin/`
+    /// (and an absolute, climbing link) land in `usr/bin`; `/bin` stays a symlink.
+    #[test]
+    fn symlinked_parents_are_followed_inside_the_tree() {
+        let mut t = Tree::new();
+        let mut rel = vec![];
+        t.put_dir(&p("usr/bin"), implicit_dir_meta(), &mut rel);
+        let link = t.new_inode(Meta::default(), Data::Symlink { target: b"usr/bin".to_vec() });
+        t.put_leaf(&p("bin"), link, &mut rel);
+        let climb = t.new_inode(Meta::default(), Data::Symlink { target: b"../../../../usr/./bin".to_vec() });
+        t.put_leaf(&p("usr/lib/up"), climb, &mut rel);
+        let sh = file(&mut t, 1);
+        t.put_leaf(&p("bin/sh"), sh, &mut rel);
+        let ls = file(&mut t, 2);
+        t.put_leaf(&p("usr/lib/up/ls"), ls, &mut rel);
+        assert_eq!(t.kind(t.lookup(&p("bin")).unwrap()), Kind::Symlink);
+        assert!(t.lookup(&p("usr/bin/sh")).is_some() && t.lookup(&p("usr/bin/ls")).is_some());
+        assert!(t.remove(&p("bin/sh"), &mut rel));
+        assert!(t.lookup(&p("usr/bin/sh")).is_none());
+        t.clear_dir(&p("bin"), &mut rel);
+        assert!(t.lookup(&p("usr/bin/ls")).is_none(), "an opaque marker under bin/ empties usr/bin");
+        assert_eq!(t.kind(t.lookup(&p("bin")).unwrap()), Kind::Symlink);
+        // A loop is not followed forever: the names are taken literally, the link replaced.
+        let l = t.new_inode(Meta::default(), Data::Symlink { target: b"loop/x".to_vec() });
+        t.put_leaf(&p("loop"), l, &mut rel);
+        let f = file(&mut t, 3);
+        t.put_leaf(&p("loop/y"), f, &mut rel);
+        assert_eq!(t.kind(t.lookup(&p("loop")).unwrap()), Kind::Dir);
+        assert_eq!(t.kind(t.lookup(&p("loop/y")).unwrap()), Kind::File);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn apply(tree: &mut Tree, cs: &Changeset, what: &str) -> Result<ApplyStats> 
                 tree.put_leaf(&comps, ino, &mut released);
             }
             ChangeKind::Hardlink { target } => {
-                let ino = match tree.lookup(&split_path(target)).map(|id| tree.node(id)) {
+                let ino = match hardlink_target(tree, target).map(|id| tree.node(id)) {
                     Some(Node::Leaf(ino)) => *ino,
                     Some(Node::Dir { .. }) => {
                         return Err(Error::input(
@@ -63,4 +63,13 @@ pub fn apply(tree: &mut Tree, cs: &Changeset, what: &str) -> Result<ApplyStats> 
         stats.wasted_files += 1;
     }
     Ok(stats)
+}
+
+/// A hardlink's target path as the runtimes find it: parent symlinks followed, the last
+/// component literal.
+fn hardlink_target(tree: &mut Tree, target: &[u8]) -> Option<crate::fs::NodeId> {
+    let comps = split_path(target);
+    let (last, parent) = comps.split_last()?;
+    let dir = tree.resolve_dir(parent)?;
+    tree.children(dir)?.get(*last).copied()
 }

@@ -94,9 +94,29 @@ impl Cache {
         Usage { blobs: b.len(), bytes: b.iter().map(|x| x.1).sum() }
     }
 
+    /// Held (shared) by every pull while it uses cached blobs and temp files; pruning takes it
+    /// exclusively, so it never deletes what a concurrent run is about to link or commit.
+    pub fn lock_shared(&self) -> Result<std::fs::File> {
+        let f = self.lock_file()?;
+        f.lock_shared().at(self.dir.join("lock"))?;
+        Ok(f)
+    }
+
+    fn lock_file(&self) -> Result<std::fs::File> {
+        std::fs::create_dir_all(&self.dir).at(&self.dir)?;
+        let p = self.dir.join("lock");
+        std::fs::File::options().create(true).truncate(false).write(true).open(&p).at(&p)
+    }
+
     /// Delete least-recently-used blobs until the cache holds at most `keep` bytes; returns what
-    /// was removed. Stale temp files of interrupted downloads go too.
+    /// was removed. Stale temp files of interrupted downloads go too. Waits for running pulls.
     pub fn prune(&self, keep: u64) -> Result<Usage> {
+        let lock = self.lock_file()?;
+        lock.lock().at(self.dir.join("lock"))?;
+        self.prune_locked(keep)
+    }
+
+    fn prune_locked(&self, keep: u64) -> Result<Usage> {
         let _ = std::fs::remove_dir_all(self.dir.join("tmp"));
         let mut b = self.blobs();
         b.sort_by_key(|x| std::cmp::Reverse(x.2));
@@ -112,12 +132,18 @@ impl Cache {
         Ok(removed)
     }
 
-    /// Enforce the configured bound (after a pull).
+    /// Enforce the configured bound (after a pull, its shared lock released). While another
+    /// run is pulling this is skipped rather than waited for: that run enforces it when done.
     pub fn enforce_bound(&self) -> Result<()> {
-        if self.usage().bytes > self.max_bytes {
-            self.prune(self.max_bytes)?;
+        if self.usage().bytes <= self.max_bytes {
+            return Ok(());
         }
-        Ok(())
+        let lock = self.lock_file()?;
+        match lock.try_lock() {
+            Ok(()) => self.prune_locked(self.max_bytes).map(|_| ()),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(()),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(self.dir.join("lock"), e)),
+        }
     }
 }
 

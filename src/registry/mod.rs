@@ -69,7 +69,10 @@ pub fn pull(reference: &str, sel: &PlatformSel, opts: &Options, work: &Path) -> 
     let layout = tempfile::Builder::new().prefix("pulled-").tempdir_in(work).map_err(|e| Error::io(work, e))?.keep();
     let client = client(opts);
     let auth = auth::for_registry(r.resolve_registry())?;
+    let lock = cache.lock_shared()?;
     block_on(pull::pull(&client, &auth, &r, sel, &cache, &layout))?;
+    // The layout now holds its own links (or copies) of the blobs: pruning cannot hurt it.
+    drop(lock);
     cache.enforce_bound()?;
     Ok(layout)
 }
