@@ -183,8 +183,15 @@ impl<'a> Interp<'a> {
             CompoundCommand::BraceGroup(b) => self.list(&b.list),
             CompoundCommand::Subshell(s) => self.list(&s.list),
             CompoundCommand::ForClause(f) => {
+                // `for p in /opt/a /srv/b; do … "$p"`: the loop's body uses each value, and the
+                // variable itself is unknown after the loop.
                 for w in f.values.iter().flatten() {
-                    self.eval(w);
+                    self.set_line(w);
+                    for v in self.eval(w) {
+                        if let Val::Known(p) = v {
+                            self.path_arg(p);
+                        }
+                    }
                 }
                 self.vars.remove(&f.variable_name);
                 self.list(&f.body.list);

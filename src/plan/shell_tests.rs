@@ -290,3 +290,12 @@ fn unparsable_text_is_none() {
     let read = |_: &str| None;
     assert!(run_script("if then fi (", None, "x", &[], &read).is_none());
 }
+
+/// The values of a `for` loop are the paths its body uses (the acceptance image debian-layers
+/// reports on each with `[ -d "$p" ]`, `ls`, `cat`).
+#[test]
+fn for_loop_values_are_path_arguments() {
+    let ev = walk("for p in /opt/a /srv/gone; do\n  [ -d \"$p\" ] && ls \"$p\"\ndone\n", &[], &[]);
+    assert!(has(&ev, &Event::PathArg("/opt/a".into())), "{ev:?}");
+    assert!(has(&ev, &Event::PathArg("/srv/gone".into())), "{ev:?}");
+}
