@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Write the fuzz seeds to fuzz/corpus/<target>/seed-* from real inputs: the test images in
-/work/shared/images (or $IMGSLIM_IMAGES), the built-in profiles, the acceptance apps' scripts,
+../shared/images beside the checkout (or $IMGSLIM_IMAGES), the built-in profiles, the acceptance apps' scripts,
 and `imgslim pack` output of real executables. Documents of one input are joined with the
 separator of src/fuzz.rs. Usage: fuzz/seed.py [PATH/TO/imgslim]"""
 import hashlib, io, json, os, subprocess, sys, tarfile, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-IMAGES = os.environ.get("IMGSLIM_IMAGES", "/work/shared/images")
+# As the tests find them: ../shared/images beside the checkout.
+IMAGES = os.environ.get("IMGSLIM_IMAGES", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "images"))
 SEP = b"\n--8<--imgslim--8<--\n"
 GLIBC = IMAGES + "/busybox-1.38.0-glibc.oci"
 ALPINE = IMAGES + "/alpine-minirootfs-3.20.3-x86_64.tar.gz"
