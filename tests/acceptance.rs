@@ -407,10 +407,7 @@ images! {
     apache_php => "apache-php",
     ruby_gems => "ruby-gems",
     perl_xs => "perl-xs",
-    tomcat => "tomcat";
-    // Under the tracer mariadb's official-shape entrypoint exits right after
-    // `exec gosu mysql "$BASH_SOURCE" "$@"` ("the container ended before answering"), while
-    // `imgslim run` of the same image serves; not diagnosed yet (README, Results).
+    tomcat => "tomcat",
+    mariadb => "mariadb";
     untraced:
-    mariadb => "mariadb",
 }

@@ -367,3 +367,21 @@ fn i386_syscalls_are_traced() {
         assert!(has(&ev, call, path, result), "{call} {path} {result}\n{}", dump(&ev));
     }
 }
+
+/// Real-time signals (Go's per-thread setuid signal, glibc's setxid) stop a tracee like any
+/// signal; they must be delivered, not end the trace. gosu under the tracer died of this.
+#[test]
+fn real_time_signals_reach_the_traced_program() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("rtsig");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trace_data/rtsig.c");
+    let st = Command::new("gcc").args(["-O1", "-pthread", "-o"]).arg(&bin).arg(&src).status().expect("gcc");
+    assert!(st.success(), "gcc rtsig.c");
+    let f = tmp.path().join("after-the-signals");
+    std::fs::write(&f, b"x").unwrap();
+    let fs = f.to_str().unwrap();
+    assert_eq!(Command::new(&bin).arg(fs).status().unwrap().code(), Some(0), "the program itself");
+    let (ev, code) = trace(&[bin.to_str().unwrap(), fs]);
+    assert_eq!(code, Some(0), "{}", dump(&ev));
+    assert!(has(&ev, "openat", fs, "ok"), "{}", dump(&ev));
+}

@@ -7,7 +7,7 @@ use super::record::{Event, RawPath};
 use super::table::{Arg, Call, Op, Tables};
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -77,8 +77,9 @@ impl Tracer {
     /// Until every traced process is gone. Returns the root's exit code (128+signal).
     pub fn run(&mut self, sink: Sink) -> std::io::Result<Option<i32>> {
         while !self.live.is_empty() {
-            let st = match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
-                Ok(s) => s,
+            let st = match wait_any() {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
                 Err(Errno::EINTR) => continue,
                 Err(Errno::ECHILD) => break,
                 Err(e) => return Err(e.into()),
@@ -223,6 +224,27 @@ impl Tracer {
 }
 
 /// A tracee may die (SIGKILL of its namespace) between its stop and our restart: not an error.
+/// `waitpid(-1, __WALL)`. A tracee stopped by a real-time signal (Go's per-thread setuid
+/// signal, glibc's SIGSETXID and SIGCANCEL are 32–34) is resumed with it here: nix's `Signal`
+/// has no real-time signals, so `WaitStatus` cannot carry that stop. `Ok(None)`: handled.
+fn wait_any() -> nix::Result<Option<WaitStatus>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes one int through a valid pointer.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if libc::WIFSTOPPED(status) && (status >> 16) == 0 {
+        let sig = libc::WSTOPSIG(status);
+        if sig >= 32 && sig != libc::SIGTRAP | 0x80 {
+            // SAFETY: PTRACE_CONT on our stopped tracee, delivering its own signal.
+            unsafe { libc::ptrace(libc::PTRACE_CONT, pid, std::ptr::null_mut::<libc::c_void>(), sig as libc::c_long) };
+            return Ok(None);
+        }
+    }
+    WaitStatus::from_raw(Pid::from_raw(pid), status).map(Some)
+}
+
 fn resume(r: nix::Result<()>) {
     let _ = r;
 }
