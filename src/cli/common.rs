@@ -178,6 +178,14 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The input's layer bytes, summed: uncompressed and as stored.
+    pub fn sizes(&self) -> crate::report::Sizes {
+        crate::report::Sizes {
+            uncompressed: self.layer_stats.iter().map(|s| s.uncompressed).sum(),
+            compressed: self.layer_stats.iter().map(|s| s.compressed).sum(),
+        }
+    }
+
     pub fn wasted(&self) -> (u64, u64) {
         self.apply_stats.iter().fold((0, 0), |a, s| (a.0 + s.wasted_bytes, a.1 + s.wasted_files))
     }

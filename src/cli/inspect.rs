@@ -109,8 +109,8 @@ fn facts(image: &str, l: &common::Loaded, secrets: &[crate::secrets::Finding]) -
         },
         "history": redacted_history(cfg, secrets),
         "layers": layers,
-        "total_compressed_size": l.layer_stats.iter().map(|s| s.compressed).sum::<u64>(),
-        "total_uncompressed_size": l.layer_stats.iter().map(|s| s.uncompressed).sum::<u64>(),
+        "total_compressed_size": l.sizes().compressed,
+        "total_uncompressed_size": l.sizes().uncompressed,
         "merged_files": files,
         "merged_content_bytes": merged_bytes,
         "wasted_bytes": wasted_bytes,
@@ -190,10 +190,6 @@ fn text(f: &Value) -> String {
 
 fn write_html(input: &str, l: &common::Loaded, outs: &mut super::outputs::Outputs, slot: super::outputs::Slot) -> CmdResult {
     let entries = super::html::entries(l);
-    let before = crate::report::Sizes {
-        uncompressed: l.layer_stats.iter().map(|s| s.uncompressed).sum(),
-        compressed: l.layer_stats.iter().map(|s| s.compressed).sum(),
-    };
     let page = crate::report::html::Report {
         input,
         entries: &entries,
@@ -202,7 +198,7 @@ fn write_html(input: &str, l: &common::Loaded, outs: &mut super::outputs::Output
         layers: super::html::layers(l),
         config_before: &l.image.config,
         config_after: None,
-        before,
+        before: l.sizes(),
         after: None,
         packages: None,
     };

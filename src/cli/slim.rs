@@ -419,10 +419,7 @@ impl std::io::Write for Counter {
 /// The input's sizes, for the summary's waterfall.
 fn accounting(loaded: &common::Loaded) -> report::Accounting {
     report::Accounting {
-        before: Sizes {
-            uncompressed: loaded.layer_stats.iter().map(|s| s.uncompressed).sum(),
-            compressed: loaded.layer_stats.iter().map(|s| s.compressed).sum(),
-        },
+        before: loaded.sizes(),
         before_plain: loaded.layer_stats.iter().all(|s| s.compressed == s.uncompressed),
         layers: loaded.layer_stats.len(),
         layers_content: loaded.changesets.iter().map(|c| c.content_bytes).sum(),

@@ -44,8 +44,7 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
     );
     // Same files as the input: the input's tag is kept.
     let (ref_name, repo_tags) = common::output_refs(&loaded.image, &out, "");
-    let before_u: u64 = loaded.layer_stats.iter().map(|s| s.uncompressed).sum();
-    let before_c: u64 = loaded.layer_stats.iter().map(|s| s.compressed).sum();
+    let crate::report::Sizes { uncompressed: before_u, compressed: before_c } = loaded.sizes();
     let (after_u, after_c, diff_id) = (layer.uncompressed_size, layer.size, layer.diff_id.clone());
     let entries = layer.stats.entries;
     let manifest = ui::step("write the image", || {
