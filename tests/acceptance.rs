@@ -349,15 +349,13 @@ fn refsquash_debian_layers() {
     accept("debian-layers", &REF_SQUASH)
 }
 
-/// Every acceptance image gets the static variants; the traced variants (issue 11) go to every
-/// image the tracer can run to its probes (`traced:`), not to those listed after `untraced:`.
 macro_rules! images {
-    (traced: $($fn:ident => $name:literal),* ; untraced: $($ufn:ident => $uname:literal),* $(,)?) => {
+    ($($fn:ident => $name:literal),* $(,)?) => {
         // The harness itself is proven by harness::detects_missing_ca_certs and by the
         // squash variant (which must keep even the whole-tree fingerprints).
-        mod squash { use super::*; $( #[test] fn $fn() { accept($name, &SQUASH) } )* $( #[test] fn $ufn() { accept($uname, &SQUASH) } )* }
-        mod slim_clean { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_CLEAN) } )* $( #[test] fn $ufn() { accept($uname, &SLIM_CLEAN) } )* }
-        mod slim_minimal { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_MINIMAL) } )* $( #[test] fn $ufn() { accept($uname, &SLIM_MINIMAL) } )* }
+        mod squash { use super::*; $( #[test] fn $fn() { accept($name, &SQUASH) } )* }
+        mod slim_clean { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_CLEAN) } )* }
+        mod slim_minimal { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_MINIMAL) } )* }
         mod slim_minimal_traced { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_MINIMAL_TRACED) } )* }
         mod slim_traced { use super::*; $( #[test] fn $fn() { accept($name, &SLIM_TRACED) } )* }
     };
@@ -392,7 +390,6 @@ mod slim_minimal_pack {
 }
 
 images! {
-    traced:
     debian_layers => "debian-layers",
     python_web => "python-web",
     nginx_static => "nginx-static",
@@ -408,6 +405,5 @@ images! {
     ruby_gems => "ruby-gems",
     perl_xs => "perl-xs",
     tomcat => "tomcat",
-    mariadb => "mariadb";
-    untraced:
+    mariadb => "mariadb",
 }
