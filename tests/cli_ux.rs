@@ -89,16 +89,6 @@ fn man_page_renders_without_warnings() {
     }
 }
 
-/// An umoci-unpacked tree as path -> comparable line (hardlink counts dropped: removing one
-/// name of a hardlink group is not a change of the others).
-fn umoci_listing(layout: &std::path::Path, work: &std::path::Path) -> std::collections::BTreeMap<String, String> {
-    let root = umoci_unpack(layout, work);
-    tree_manifest(&root, false)
-        .into_iter()
-        .map(|(p, v)| (format!("/{p}"), v.split(" nlink=").next().unwrap().to_string()))
-        .collect()
-}
-
 fn paths(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
     v.as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap().to_string()).collect()
 }

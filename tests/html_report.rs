@@ -177,3 +177,170 @@ fn multi_platform_slim_writes_one_page_per_platform() {
     }
     assert!(!t.path().join("r.html").exists());
 }
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox-glibc.oci")
+}
+
+/// The search data the page carries (path, size, kind, note, class), from a dumped DOM.
+fn page_paths(dom: &str) -> Vec<serde_json::Value> {
+    let start = dom.find("id=\"paths\">").unwrap() + "id=\"paths\">".len();
+    let end = start + dom[start..].find("</script>").unwrap();
+    serde_json::from_str::<serde_json::Value>(&dom[start..end]).unwrap().as_array().unwrap().clone()
+}
+
+/// The `data-class` of the treemap cell whose hover text starts with `path`.
+fn cell_class(dom: &str, path: &str) -> Option<String> {
+    let at = dom.find(&format!("<title>{path} ("))?;
+    let open = dom[..at].rfind("<rect")?;
+    let tag = &dom[open..at];
+    let i = tag.find("data-class=\"")? + 12;
+    Some(tag[i..i + tag[i..].find('"')?].to_string())
+}
+
+/// `diff original slimmed --html`: the page's counts, its per-path classes and its top-level
+/// cells agree with an independent listing (umoci unpack of both images and a tree walk), and
+/// stdout is what `diff` prints without `--html`.
+#[test]
+fn diff_html_counts_match_umoci_listings_in_chromium() {
+    if !have_tool("chromium") || !have_tool("umoci") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let slim = t.path().join("slim");
+    run_ok(imgslim().arg("slim").arg(fixture()).arg("-o").arg(&slim));
+    let a = umoci_listing(&fixture(), &t.path().join("ua"));
+    let b = umoci_listing(&slim, &t.path().join("ub"));
+    let removed: BTreeSet<&String> = a.keys().filter(|p| !b.contains_key(*p)).collect();
+    let added: BTreeSet<&String> = b.keys().filter(|p| !a.contains_key(*p)).collect();
+    let changed: BTreeSet<&String> = a.iter().filter(|(p, v)| b.get(*p).is_some_and(|w| w != *v)).map(|(p, _)| p).collect();
+    let same = a.keys().filter(|p| b.contains_key(*p)).count() - changed.len();
+    assert!(!removed.is_empty(), "slim removed nothing: the test would prove nothing");
+
+    let page = t.path().join("diff.html");
+    let with = run_ok(imgslim().arg("diff").arg(fixture()).arg(&slim).arg("--html").arg(&page));
+    let without = run_ok(imgslim().arg("diff").arg(fixture()).arg(&slim));
+    assert_eq!(with.stdout, without.stdout, "--html leaves stdout as it was");
+
+    let known = removed.iter().find(|p| a[**p].starts_with("file ")).expect("a removed file");
+    let dom = chromium(&t.path().join("chromium"), &["--dump-dom"], &url(&page, &format!("search={known}")));
+    let count = |k: &str| attr_of(&dom, "counts", k).unwrap().parse::<usize>().unwrap();
+    assert_eq!((count("data-removed"), count("data-added"), count("data-changed"), count("data-same")), (removed.len(), added.len(), changed.len(), same));
+    let mut by_class: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for row in page_paths(&dom) {
+        by_class.entry(row[4].as_str().unwrap().into()).or_default().insert(row[0].as_str().unwrap().into());
+    }
+    let set = |s: &BTreeSet<&String>| s.iter().map(|p| p.to_string()).collect::<BTreeSet<String>>();
+    assert_eq!(by_class.remove("removed").unwrap_or_default(), set(&removed));
+    assert_eq!(by_class.remove("added").unwrap_or_default(), set(&added));
+    assert_eq!(by_class.remove("changed").unwrap_or_default(), set(&changed));
+    assert_eq!(by_class.remove("same").unwrap_or_default().len(), same);
+    assert!(by_class.is_empty(), "no other classes: {by_class:?}");
+
+    // The search finds the removed file, marked removed.
+    assert!(dom.contains(&format!("<li data-path=\"{known}\" data-class=\"removed\">")), "{known} found as removed");
+    // One cell per top-level name of A and B together.
+    let top: BTreeSet<&str> = a.keys().chain(b.keys()).filter_map(|p| p.split('/').nth(1)).collect();
+    assert_eq!(attr_of(&dom, "tm-status", "data-cells").unwrap().parse::<usize>().unwrap(), top.len(), "{top:?}");
+}
+
+/// The `diff --html` page goes through the outputs transaction: no page over an existing file
+/// without --force, no page at all when the run fails.
+#[test]
+fn diff_html_is_atomic() {
+    let t = tempfile::tempdir().unwrap();
+    let page = t.path().join("d.html");
+    std::fs::write(&page, b"old").unwrap();
+    let o = run(imgslim().arg("diff").arg(fixture()).arg(fixture()).arg("--html").arg(&page));
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&page).unwrap(), b"old");
+    assert!(o.stdout.is_empty(), "nothing compared when an output is refused");
+    run_ok(imgslim().arg("diff").arg(fixture()).arg(fixture()).arg("--html").arg(&page).arg("--force"));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("data-added=\"0\" data-removed=\"0\" data-changed=\"0\""), "an image equals itself");
+    let o = run(imgslim().arg("diff").arg(fixture()).arg(t.path().join("missing")).arg("--html").arg(t.path().join("new.html")));
+    assert_eq!(o.status.code(), Some(1));
+    let left: BTreeSet<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(left, BTreeSet::from(["d.html".to_string()]), "a failed run leaves no page and no staging");
+}
+
+/// `inspect --html`: a file overwritten by an upper layer and one whited out are drawn as
+/// wasted (the lower copies), the live files as live.
+#[test]
+fn inspect_html_marks_overwritten_and_deleted_files_as_wasted() {
+    if !have_tool("chromium") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let lower = layer(&[E::Dir("app/", 0o755), E::File("app/big", 0o644, &[7; 100_000]), E::File("app/gone", 0o644, &[8; 50_000]), E::File("app/keep", 0o644, &[9; 1000])]);
+    let upper = layer(&[E::File("app/big", 0o644, b"small now"), E::File("app/.wh.gone", 0o644, b"")]);
+    let img = oci_layout(&t.path().join("img"), &[lower, upper], json!({"Cmd": ["/app/keep"]}));
+    let page = t.path().join("inspect.html");
+    run_ok(imgslim().arg("inspect").arg(&img).arg("--html").arg(&page));
+    let dom = chromium(&t.path().join("chromium"), &["--dump-dom"], &url(&page, "dir=/app&search=app/"));
+    assert_eq!(attr_of(&dom, "tm-status", "data-dir").as_deref(), Some("/app"));
+    assert_eq!(cell_class(&dom, "/app/big").as_deref(), Some("wasted"), "100 kB hidden under a 9-byte file");
+    assert_eq!(cell_class(&dom, "/app/gone").as_deref(), Some("wasted"), "whited out");
+    assert_eq!(cell_class(&dom, "/app/keep").as_deref(), Some("live"));
+    for (path, class) in [("/app/big", "live"), ("/app/big", "wasted"), ("/app/gone", "wasted"), ("/app/keep", "live")] {
+        assert!(dom.contains(&format!("<li data-path=\"{path}\" data-class=\"{class}\">")), "search lists {path} as {class}");
+    }
+    assert!(!dom.contains("<li data-path=\"/app/gone\" data-class=\"live\">"), "a deleted file is not live");
+    assert!(dom.contains("wasted: layer 0's copy, overwritten by layer 1") && dom.contains("wasted: layer 0's copy, deleted by layer 1"));
+    assert!(dom.contains("Largest wasted copies"));
+}
+
+/// The size bar draws a larger result as growth, never in the saving's colour: checked on
+/// every bar of a run that grows (busybox written uncompressed) and one that shrinks.
+#[test]
+fn growth_is_drawn_as_growth() {
+    if !have_tool("chromium") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mut grew = 0;
+    for (name, extra) in [("grow", &["--compression", "none"][..]), ("shrink", &[][..])] {
+        let page = t.path().join(format!("{name}.html"));
+        let json = t.path().join(format!("{name}.json"));
+        run_ok(imgslim().arg("slim").arg(fixture()).arg("-o").arg(t.path().join(name)).args(extra).arg("--html").arg(&page).arg("--report").arg(&json));
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let dom = chromium(&t.path().join("chromium"), &["--dump-dom"], &url(&page, ""));
+        for what in ["uncompressed", "compressed"] {
+            let (before, after) = (report["size_before"][what].as_u64().unwrap(), report["size_after"][what].as_u64().unwrap());
+            let at = dom.find(&format!("data-what=\"{what}\" data-side=\"after\" data-bytes=\"{after}\"")).unwrap_or_else(|| panic!("{name}: no {what} after bar of {after} bytes"));
+            let bar = &dom[at..at + dom[at..].find("</div>").unwrap()];
+            let pct = format!("{:+.1}%", (after as f64 / before as f64 - 1.0) * 100.0);
+            if after > before {
+                grew += 1;
+                assert!(bar.contains("class=\"fill grown\"") && bar.contains(&format!("({pct}, larger)")), "{name} {what}: {before} -> {after} drawn as {bar}");
+            } else if after < before {
+                assert!(bar.contains("class=\"fill smaller\"") && bar.contains(&format!("({pct}, smaller)")), "{name} {what}: {bar}");
+            }
+        }
+    }
+    assert!(grew > 0, "no run grew: the test would prove nothing");
+    let css = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/report/html.css")).unwrap();
+    let colour = |class: &str| css.split(&format!(".fill.{class}{{background:")).nth(1).map(|s| s[..s.find('}').unwrap()].to_string());
+    assert_ne!(colour("grown"), colour("smaller"), "growth has its own colour");
+    assert!(colour("grown").is_some());
+}
+
+/// The report of an acceptance image (the small static-go-alpine one, from the shared cache):
+/// the browser draws one cell per top-level name of the image (umoci's unpack is the oracle)
+/// and the search finds the app's binary, kept.
+#[test]
+fn acceptance_image_report_renders_in_chromium() {
+    if !have_tool("chromium") {
+        return;
+    }
+    let Some(img) = acceptance_image("static-go-alpine") else { return };
+    let t = tempfile::tempdir().unwrap();
+    let page = t.path().join("go.html");
+    run_ok(imgslim().arg("slim").arg(&img).arg("-o").arg(t.path().join("out")).arg("--html").arg(&page));
+    let listing = umoci_listing(&img, &t.path().join("u"));
+    let top: BTreeSet<&str> = listing.keys().filter_map(|p| p.split('/').nth(1)).collect();
+    let dom = chromium(&t.path().join("chromium"), &["--dump-dom"], &url(&page, "search=bin/goapp"));
+    assert_eq!(attr_of(&dom, "tm-status", "data-cells").unwrap().parse::<usize>().unwrap(), top.len(), "{top:?}");
+    assert_eq!(results(&dom), ["/usr/local/bin/goapp"]);
+    assert!(dom.contains("<li data-path=\"/usr/local/bin/goapp\" data-class=\"kept\">"), "the entrypoint is kept");
+}

@@ -1,4 +1,4 @@
-//! `--html FILE` for `slim` and `inspect`: the page is rendered by report::html from the data
+//! `--html FILE` for `slim`, `inspect` and `diff`: the page is rendered by report::html from the data
 //! the command already has; this wires it to the loaded image and the output transaction.
 use super::common::Loaded;
 use super::outputs::{Kind, Outputs, Slot};

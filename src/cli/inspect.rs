@@ -190,10 +190,11 @@ fn text(f: &Value) -> String {
 
 fn write_html(input: &str, l: &common::Loaded, outs: &mut super::outputs::Outputs, slot: super::outputs::Slot) -> CmdResult {
     let entries = super::html::entries(l);
+    let wasted = crate::report::ci::wasted_files(&l.changesets);
     let page = crate::report::html::Report {
         input,
+        mode: crate::report::html::Mode::Inspect { wasted: &wasted },
         entries: &entries,
-        plan: None,
         notes: &[],
         layers: super::html::layers(l),
         config_before: &l.image.config,

@@ -350,8 +350,8 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
         let after = Sizes { uncompressed: layer.uncompressed_size, compressed: layer.size };
         let page = crate::report::html::Report {
             input: &report.input,
+            mode: crate::report::html::Mode::Slim(&plan),
             entries: &plan.entries,
-            plan: Some(&plan),
             notes: &notes,
             layers: super::html::layers(&loaded),
             config_before: &loaded.image.config,

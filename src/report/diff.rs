@@ -75,6 +75,13 @@ pub fn listing(tree: &Tree, store: &ContentStore) -> crate::error::Result<Listin
     Ok(out)
 }
 
+impl Entry {
+    /// Whether this path's bytes count (the first name of a hardlink group).
+    pub fn counted(&self) -> bool {
+        self.counted
+    }
+}
+
 fn leaf_inode(tree: &Tree, id: usize) -> Option<usize> {
     match tree.node(id) {
         Node::Leaf(i) => Some(*i),
@@ -115,7 +122,8 @@ pub struct Diff<'a> {
     pub added: Paths<'a>,
     pub removed: Paths<'a>,
     pub changed: Vec<Changed<'a>>,
-    pub unchanged: usize,
+    /// Paths equal in both, in path order.
+    pub same: Paths<'a>,
     /// Runtime config keys (and os/architecture/variant) whose values differ: (key, a, b).
     pub config: Vec<(String, Value, Value)>,
     /// Directories up to three levels deep whose bytes differ: (path, a bytes, b bytes).
@@ -124,14 +132,14 @@ pub struct Diff<'a> {
 }
 
 pub fn compare<'a>(a: &'a Listing, b: &'a Listing, a_cfg: &Value, b_cfg: &Value) -> Diff<'a> {
-    let mut d = Diff { added: vec![], removed: vec![], changed: vec![], unchanged: 0, config: vec![], dirs: vec![], bytes: (0, 0) };
+    let mut d = Diff { added: vec![], removed: vec![], changed: vec![], same: vec![], config: vec![], dirs: vec![], bytes: (0, 0) };
     for (p, ea) in a {
         match b.get(p) {
             None => d.removed.push((p, ea)),
             Some(eb) => {
                 let what = changes(ea, eb);
                 if what.is_empty() {
-                    d.unchanged += 1;
+                    d.same.push((p, ea));
                 } else {
                     d.changed.push(Changed { path: p, what, a: ea, b: eb });
                 }
@@ -205,7 +213,7 @@ pub fn to_json(d: &Diff, a_name: &str, b_name: &str) -> Value {
         "schema": 1,
         "a": {"image": a_name, "bytes": d.bytes.0},
         "b": {"image": b_name, "bytes": d.bytes.1},
-        "counts": {"added": d.added.len(), "removed": d.removed.len(), "changed": d.changed.len(), "unchanged": d.unchanged},
+        "counts": {"added": d.added.len(), "removed": d.removed.len(), "changed": d.changed.len(), "unchanged": d.same.len()},
         "added": d.added.iter().map(|(p, e)| entry_json(p, e)).collect::<Vec<_>>(),
         "removed": d.removed.iter().map(|(p, e)| entry_json(p, e)).collect::<Vec<_>>(),
         "changed": d.changed.iter().map(|c| json!({"path": c.path, "changes": c.what, "a": entry_json(c.path, c.a), "b": entry_json(c.path, c.b)})).collect::<Vec<_>>(),
@@ -214,25 +222,26 @@ pub fn to_json(d: &Diff, a_name: &str, b_name: &str) -> Value {
     })
 }
 
-fn signed(delta: i128) -> String {
+pub(crate) fn signed(delta: i128) -> String {
     let s = human(delta.unsigned_abs() as u64);
     if delta < 0 { format!("-{s}") } else { format!("+{s}") }
 }
 
-fn percent(a: u64, b: u64) -> String {
+pub(crate) fn percent(a: u64, b: u64) -> String {
     if a == 0 {
         return "-".into();
     }
     format!("{:+.1}%", (b as f64 - a as f64) * 100.0 / a as f64)
 }
 
-/// One line per changed attribute, `a -> b`.
-fn describe_change(c: &Changed) -> String {
+/// The changed attributes, `a -> b`; `detail` adds the content hashes (the page's hover).
+pub(crate) fn describe_change(c: &Changed, detail: bool) -> String {
     let parts: Vec<String> = c
         .what
         .iter()
         .map(|w| match *w {
             "kind" => format!("kind {} -> {}", c.a.kind, c.b.kind),
+            "content" if detail => format!("content sha256 {} -> {}, size {} -> {}", short(&c.a.sha256), short(&c.b.sha256), human(c.a.size), human(c.b.size)),
             "content" => format!("content ({} -> {})", human(c.a.size), human(c.b.size)),
             "mode" => format!("mode {:04o} -> {:04o}", c.a.mode, c.b.mode),
             "owner" => format!("owner {}:{} -> {}:{}", c.a.uid, c.a.gid, c.b.uid, c.b.gid),
@@ -241,6 +250,11 @@ fn describe_change(c: &Changed) -> String {
         })
         .collect();
     parts.join(", ")
+}
+
+/// The first 12 hex digits of a content hash, as the page shows it.
+fn short(h: &Option<String>) -> String {
+    h.as_deref().map_or_else(|| "-".into(), |h| h.chars().take(12).collect())
 }
 
 fn plural(n: usize, one: &str) -> String {
@@ -255,7 +269,7 @@ pub fn to_text(d: &Diff, a_name: &str, b_name: &str) -> String {
     let _ = writeln!(
         s,
         "Paths: {} added, {} removed, {} changed, {} unchanged",
-        d.added.len(), d.removed.len(), d.changed.len(), d.unchanged
+        d.added.len(), d.removed.len(), d.changed.len(), d.same.len()
     );
     let _ = writeln!(s, "Content: {} -> {} ({})", human(d.bytes.0), human(d.bytes.1), percent(d.bytes.0, d.bytes.1));
     if !d.config.is_empty() {
@@ -284,7 +298,7 @@ pub fn to_text(d: &Diff, a_name: &str, b_name: &str) -> String {
     if !d.changed.is_empty() {
         let _ = writeln!(s, "\nChanged ({}):", plural(d.changed.len(), "path"));
         for c in &d.changed {
-            let _ = writeln!(s, "~ {}  {}", c.path, describe_change(c));
+            let _ = writeln!(s, "~ {}  {}", c.path, describe_change(c, false));
         }
     }
     s

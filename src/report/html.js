@@ -57,6 +57,7 @@
       if (n > 200) { return; }
       var li = document.createElement('li');
       li.setAttribute('data-path', p[0]);
+      li.setAttribute('data-class', p[4]);
       var a = document.createElement('a');
       var parent = p[0].replace(/\/[^\/]*$/, '') || '/';
       a.href = '#dir=' + encodeURIComponent(parent) + '&search=' + encodeURIComponent(q);

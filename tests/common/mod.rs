@@ -227,6 +227,16 @@ pub fn umoci_unpack(layout: &Path, bundle: &Path) -> PathBuf {
     bundle.join("rootfs")
 }
 
+/// An umoci-unpacked tree as path -> comparable line (hardlink counts dropped: removing one
+/// name of a hardlink group is not a change of the others).
+pub fn umoci_listing(layout: &Path, work: &Path) -> BTreeMap<String, String> {
+    let root = umoci_unpack(layout, work);
+    tree_manifest(&root, false)
+        .into_iter()
+        .map(|(p, v)| (format!("/{p}"), v.split(" nlink=").next().unwrap().to_string()))
+        .collect()
+}
+
 /// One line per path: type, mode, uid, gid, size, link target, content hash (and mtime for
 /// non-directories). The comparison key for "exactly the same tree".
 pub fn tree_manifest(root: &Path, with_mtime: bool) -> BTreeMap<String, String> {
