@@ -99,17 +99,17 @@ fn diff_items(d: &Diff) -> Vec<Item> {
     let size = |e: &super::super::diff::Entry| if e.counted() { e.size } else { 0 };
     let mut items = Vec::with_capacity(d.removed.len() + d.added.len() + d.changed.len() + d.same.len());
     for (p, e) in &d.removed {
-        items.push(Item { path: p.to_string(), kind: e.kind, size: size(*e), class: REMOVED, note: "removed (only in A)".into() });
+        items.push(Item { path: p.to_string(), kind: e.kind, size: size(e), class: REMOVED, note: "removed (only in A)".into() });
     }
     for (p, e) in &d.added {
-        items.push(Item { path: p.to_string(), kind: e.kind, size: size(*e), class: ADDED, note: "added (only in B)".into() });
+        items.push(Item { path: p.to_string(), kind: e.kind, size: size(e), class: ADDED, note: "added (only in B)".into() });
     }
     for c in &d.changed {
         let note = format!("changed: {}", describe_change(c, true));
         items.push(Item { path: c.path.to_string(), kind: c.a.kind, size: size(c.a), class: CHANGED, note });
     }
     for (p, e) in &d.same {
-        items.push(Item { path: p.to_string(), kind: e.kind, size: size(*e), class: SAME, note: "same in A and B".into() });
+        items.push(Item { path: p.to_string(), kind: e.kind, size: size(e), class: SAME, note: "same in A and B".into() });
     }
     items
 }
