@@ -242,6 +242,13 @@ fn diff_html_counts_match_umoci_listings_in_chromium() {
     // One cell per top-level name of A and B together.
     let top: BTreeSet<&str> = a.keys().chain(b.keys()).filter_map(|p| p.split('/').nth(1)).collect();
     assert_eq!(attr_of(&dom, "tm-status", "data-cells").unwrap().parse::<usize>().unwrap(), top.len(), "{top:?}");
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("html-report-diff.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(&t.path().join("chromium"), &[&format!("--screenshot={}", shot.display())], &url(&page, "dir=/etc&search=etc/"));
+    assert!(std::fs::read(&shot).unwrap().starts_with(b"\x89PNG"), "a screenshot at {}", shot.display());
 }
 
 /// The `diff --html` page goes through the outputs transaction: no page over an existing file
@@ -343,4 +350,30 @@ fn acceptance_image_report_renders_in_chromium() {
     assert_eq!(attr_of(&dom, "tm-status", "data-cells").unwrap().parse::<usize>().unwrap(), top.len(), "{top:?}");
     assert_eq!(results(&dom), ["/usr/local/bin/goapp"]);
     assert!(dom.contains("<li data-path=\"/usr/local/bin/goapp\" data-class=\"kept\">"), "the entrypoint is kept");
+}
+
+/// Every diff class and the hover of a changed file (content hashes, mode, owner, size A → B),
+/// on two crafted images whose differences are known by construction.
+#[test]
+fn diff_html_says_what_changed() {
+    let t = tempfile::tempdir().unwrap();
+    let img = |name: &str, content: &[u8], mode: u32, uid: u64, extra: &str| {
+        let l = layer(&[E::Dir("etc/", 0o755), E::FileFull("etc/conf", mode, uid, uid, 1, content), E::File(extra, 0o644, b"x"), E::File("etc/same", 0o644, b"s")]);
+        oci_layout(&t.path().join(name), &[l], json!({"Cmd": [format!("/bin/{name}")]}))
+    };
+    let a = img("a", b"version one", 0o644, 0, "etc/gone");
+    let b = img("b", b"v2", 0o600, 1000, "etc/new");
+    let page = t.path().join("d.html");
+    run_ok(imgslim().arg("diff").arg(&a).arg(&b).arg("--html").arg(&page));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let (ha, hb) = (sha256_hex(b"version one"), sha256_hex(b"v2"));
+    let hover = format!("changed: content sha256 {} -&gt; {}, size 11 B -&gt; 2 B, mode 0644 -&gt; 0600, owner 0:0 -&gt; 1000:1000", &ha[..12], &hb[..12]);
+    assert!(html.contains(&hover), "{hover} in the page");
+    let classes: BTreeSet<(String, String)> = page_paths(&html).iter().map(|r| (r[0].as_str().unwrap().to_string(), r[4].as_str().unwrap().to_string())).collect();
+    for want in [("/etc/conf", "changed"), ("/etc/gone", "removed"), ("/etc/new", "added"), ("/etc/same", "same")] {
+        assert!(classes.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} in {classes:?}");
+    }
+    assert!(html.contains("data-added=\"1\" data-removed=\"1\" data-changed=\"1\""));
+    let config = &html[html.find("id=\"config-changes\"").unwrap()..];
+    assert!(config.contains("<td class=\"n\">Cmd</td><td class=\"n\">[&quot;/bin/a&quot;]</td><td class=\"n\">[&quot;/bin/b&quot;]</td>"), "the config change is listed");
 }
