@@ -85,7 +85,7 @@ pub fn read_archive(bytes: Vec<u8>, file_name: &str, depth: usize, nested: &mut 
     };
     let poms = pom_properties(&mut zip, &names)?;
     if let Some(m) = manifest.filter(|m| m.get("Weave-Classes").is_none()) {
-        let mut main = main_package(&m, file_name, &poms);
+        let mut main = main_package(&m, file_name, &poms, &names);
         let mut shaded = Vec::new();
         for p in poms.values() {
             // A pom.properties naming the archive itself completes it (syft's identity check).
@@ -147,13 +147,21 @@ fn pom_properties(zip: &mut Zip, names: &[String]) -> Result<BTreeMap<String, Fo
     Ok(out)
 }
 
-/// The archive's own package: the last pom.properties (by directory) whose artifactId matches
-/// the file name, else the name and version from the file name, then the manifest.
-fn main_package(m: &Manifest, file_name: &str, poms: &BTreeMap<String, Found>) -> Found {
+/// The archive's own package: a pom.properties whose artifactId matches the file name, else
+/// the name and version from the file name, then the manifest. `names` is sorted.
+fn main_package(m: &Manifest, file_name: &str, poms: &BTreeMap<String, Found>, names: &[String]) -> Found {
     let (fname, fversion) = split_file_name(file_name);
     let exact = poms.values().any(|p| p.name == fname);
     let matches = |a: &str| !a.is_empty() && !fname.is_empty() && if exact { a == fname } else { a.starts_with(&fname) || fname.ends_with(a) };
-    if let Some(p) = poms.values().filter(|p| matches(&p.name)).last() {
+    // syft's order: the first match (by directory) with a pom.xml beside it, else the last match.
+    let mut chosen = None;
+    for (dir, p) in poms.iter().filter(|(_, p)| matches(&p.name)) {
+        chosen = Some(p);
+        if names.binary_search(&format!("{dir}/pom.xml")).is_ok() {
+            break;
+        }
+    }
+    if let Some(p) = chosen {
         return p.clone();
     }
     let name = bundle_plugin_name(m).or_else(|| Some(name_from_file(&fname)).filter(|n| !n.is_empty()));
