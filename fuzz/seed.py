@@ -145,12 +145,28 @@ def pack_seeds(imgslim):
                     print("pack", name, method, "failed:", r.stderr.decode().strip(), file=sys.stderr)
 
 
+def jar_seeds():
+    """Debian's jars (pom.properties, OSGi manifests), and a war nesting one, as the SBOM reads them."""
+    import zipfile
+    jars = [j for j in ("commons-cli-1.5.0.jar", "commons-io-2.11.0.jar") if os.path.exists("/usr/share/java/" + j)]
+    for j in jars:
+        put("jar", j, open("/usr/share/java/" + j, "rb").read())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nImplementation-Title: app\nImplementation-Version: 1.0\n")
+        z.writestr("META-INF/maven/org.example/app/pom.properties", "groupId=org.example\nartifactId=app\nversion=1.0\n")
+        for j in jars[:1]:
+            z.writestr("WEB-INF/lib/" + j, open("/usr/share/java/" + j, "rb").read())
+    put("jar", "war", buf.getvalue())
+
+
 if __name__ == "__main__":
     layer_seeds()
     image_seeds()
     elf_seeds()
     profile_seeds()
     script_seeds()
+    jar_seeds()
     pack_seeds(sys.argv[1] if len(sys.argv) > 1 else ROOT + "/target/debug/imgslim")
     for t in sorted(os.listdir(HERE + "/corpus")):
         d = HERE + "/corpus/" + t

@@ -148,6 +148,12 @@ fn archive_file(members: &[(String, &[u8])]) -> std::io::Result<tempfile::NamedT
 const ELF_PATHS: [&str; 5] =
     ["/usr/bin/app", "/etc/ld.so.conf", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2", "/opt/lib/libfuzz.so"];
 
+/// The SBOM's Java archive reader (zip, MANIFEST.MF, pom.properties, nested archives) on one
+/// arbitrary archive.
+pub fn jar(data: &[u8]) {
+    let _ = crate::sbom::jar_packages("/srv/app.war", data.to_vec());
+}
+
 /// The ELF parser and the loader's search (DT_NEEDED, RPATH/RUNPATH, $ORIGIN, ld.so.conf,
 /// hwcaps) on arbitrary files placed in a small image tree.
 pub fn elf(data: &[u8]) {

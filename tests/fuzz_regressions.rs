@@ -12,6 +12,7 @@ const TARGETS: &[(&str, Harness)] = &[
     ("profile", imgslim::fuzz::profile),
     ("script", imgslim::fuzz::script),
     ("pack_unpack", imgslim::fuzz::pack_unpack),
+    ("jar", imgslim::fuzz::jar),
 ];
 
 /// Run every file of `dir/<target>/` through its harness; returns (inputs run, failures).

@@ -123,3 +123,103 @@ fn cyclonedx_sbom_of_node_app_is_valid_and_matches_the_image() {
     };
     assert_eq!(unnamed(&sbom), unnamed(&again));
 }
+
+/// A zip archive of (name, bytes), as a jar/war is.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (n, b) in entries {
+        w.start_file(*n, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(b).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// A jar of the host's Debian packages (libcommons-*-java, libguava-java), by its real name.
+fn debian_jar(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new("/usr/share/java").join(name)).unwrap_or_else(|e| panic!("/usr/share/java/{name} (Debian's lib*-java packages, .ci/run): {e}"))
+}
+
+/// (name, version) of the maven packages of our SBOM, in either format; version "" when unknown.
+fn our_jars(v: &Value) -> BTreeSet<(String, String)> {
+    let pkgs = v.get("packages").or_else(|| v.get("components")).unwrap().as_array().unwrap();
+    pkgs.iter()
+        .filter(|p| p["SPDXID"].as_str().is_some_and(|id| id.starts_with("SPDXRef-Package-maven-")) || p["bom-ref"].as_str().is_some_and(|r| r.starts_with("pkg:maven/") || r.starts_with("maven:")))
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p.get("versionInfo").or_else(|| p.get("version")).and_then(Value::as_str).unwrap_or("").to_string()))
+        .collect()
+}
+
+#[test]
+fn java_archives_are_in_the_sbom_as_syft_finds_them() {
+    if !have_tool("syft") || !have_tool("pyspdxtools") || !have_tool("umoci") || !have_tool("python3") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (lang3, guava, cli, io) = (debian_jar("commons-lang3-3.12.0.jar"), debian_jar("guava-31.1-jre.jar"), debian_jar("commons-cli-1.5.0.jar"), debian_jar("commons-io-2.11.0.jar"));
+    // A war with its libraries, a Spring-Boot-style jar, a jar named only by its file name,
+    // and a broken one: the slim still succeeds and says which archive it could not read.
+    let war = zip_of(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\nImplementation-Title: shop\nImplementation-Version: 4.2\n"), ("WEB-INF/lib/commons-cli-1.5.0.jar", &cli), ("WEB-INF/lib/commons-io-2.11.0.jar", &io)]);
+    let boot = zip_of(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\nMain-Class: org.springframework.boot.loader.JarLauncher\n"), ("BOOT-INF/lib/guava-31.1-jre.jar", &guava)]);
+    let plain = zip_of(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\nMain-Class: tool.Main\n")]);
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(shared_images().join("alpine-minirootfs-3.20.3-x86_64.tar.gz")).unwrap()), &mut tar).unwrap();
+    let jars = layer(&[
+        E::Dir("usr/share/java", 0o755),
+        E::File("usr/share/java/commons-lang3-3.12.0.jar", 0o644, &lang3),
+        E::Symlink("usr/share/java/commons-lang3.jar", "commons-lang3-3.12.0.jar"),
+        E::File("usr/share/java/guava.jar", 0o644, &guava),
+        E::Dir("srv", 0o755),
+        E::File("srv/shop.war", 0o644, &war),
+        E::File("srv/boot-app.jar", 0o644, &boot),
+        E::File("srv/plain-tool-2.3.jar", 0o644, &plain),
+        E::File("srv/bad.jar", 0o644, b"PK\x03\x04 not really a zip"),
+        E::Dir("opt/unused", 0o755),
+        E::File("opt/unused/commons-io-2.11.0.jar", 0o644, &io),
+    ]);
+    let img = oci_layout(&t.path().join("in"), &[tar, jars], serde_json::json!({"Cmd": ["/bin/sh", "-c", "echo hi"]}));
+    let mut ours = Vec::new();
+    for format in ["spdx-json", "cyclonedx-json"] {
+        let (out, sbom) = (t.path().join(format!("out-{format}")), t.path().join(format!("sbom.{format}.json")));
+        let o = run_ok(imgslim().arg("slim").arg(&img).arg("-o").arg(&out).args(["--format", "oci", "--keep", "/usr/share/java/**", "--keep", "/srv/**", "--sbom"]).arg(&sbom).args(["--sbom-format", format]));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("warning: sbom: /srv/bad.jar: Java archive not read"), "{err}");
+        let v: Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+        ours.push((out, sbom, v));
+    }
+    // Valid documents.
+    let o = run(Command::new("pyspdxtools").arg("-i").arg(&ours[0].1));
+    assert!(o.status.success() && o.stdout.is_empty(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let check = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
+                 e = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nprint(e or 'valid')\nsys.exit(1 if e else 0)";
+    let o = run(Command::new("python3").args(["-c", check]).arg(&ours[1].1));
+    assert!(o.status.success(), "CycloneDX 1.6 schema: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+
+    // syft's java cataloger on the written image finds the same (name, version) set; its stub
+    // for a missing version is "UNKNOWN".
+    let scanned: BTreeSet<(String, String)> = artifacts(&syft_json(&["scan", &format!("oci-dir:{}", ours[0].0.display())]), &["java-archive"])
+        .into_iter()
+        .map(|(_, n, v)| (n, if v == "UNKNOWN" { String::new() } else { v }))
+        .collect();
+    let s = |n: &str, v: &str| (n.to_string(), v.to_string());
+    for want in [s("commons-lang3", "3.12.0"), s("guava", "31.1-jre"), s("commons-cli", "1.5.0"), s("commons-io", "2.11.0"), s("shop", "4.2"), s("boot-app", ""), s("plain-tool", "2.3")] {
+        assert!(scanned.contains(&want), "syft: {want:?} not in {scanned:?}");
+    }
+    assert_eq!(our_jars(&ours[0].2), scanned, "SPDX");
+    assert_eq!(our_jars(&ours[1].2), scanned, "CycloneDX");
+
+    // Purls only where the group is known (pom.properties); the archive is the file kept.
+    let comps = ours[1].2["components"].as_array().unwrap();
+    let lang3c = comps.iter().find(|c| c["name"] == "commons-lang3").unwrap();
+    assert_eq!(lang3c["purl"], "pkg:maven/org.apache.commons/commons-lang3@3.12.0");
+    assert_eq!(lang3c["components"][0]["name"], "/usr/share/java/commons-lang3-3.12.0.jar");
+    let io_c = comps.iter().find(|c| c["name"] == "commons-io").unwrap();
+    assert_eq!(io_c["purl"], "pkg:maven/commons-io/commons-io@2.11.0");
+    assert_eq!(io_c["components"][0]["name"], "/srv/shop.war", "a nested jar's file is its war; the unused copy is gone");
+    let plain_c = comps.iter().find(|c| c["name"] == "plain-tool").unwrap();
+    assert!(plain_c.get("purl").is_none(), "{plain_c}");
+    // syft reads the purls back as java packages.
+    let read_back = artifacts(&syft_json(&["convert", ours[1].1.to_str().unwrap()]), &["java-archive"]);
+    assert!(read_back.iter().any(|(_, n, v)| n == "guava" && v == "31.1-jre"), "{read_back:?}");
+    let root = umoci_unpack(&ours[1].0, &t.path().join("bundle"));
+    assert!(files_match_rootfs(&ours[1].2, &root) > 0);
+}

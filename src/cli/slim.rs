@@ -365,7 +365,10 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     let diff_id = layer.diff_id.to_string();
     let manifest = write_image(&loaded, new_cfg, layer, &image_out, outs)?;
     if let Some(slot) = sbom_out {
-        let (mut subject, pkgs) = ui::step("SBOM", || crate::sbom::collect(&loaded.tree, &loaded.store));
+        let (mut subject, pkgs, warnings) = ui::step("SBOM", || crate::sbom::collect(&loaded.tree, &loaded.store));
+        for w in warnings {
+            ui::info(&format!("warning: sbom: {w}"));
+        }
         subject.image = outs.given(image_out.slot).to_string();
         subject.diff_id = diff_id;
         subject.created = config::created_for(&cfg).unwrap_or_else(|| config::rfc3339(0));

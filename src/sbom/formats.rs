@@ -22,12 +22,16 @@ fn spdx_package(id: &str, p: &Package) -> Value {
     let mut v = json!({
         "SPDXID": id,
         "name": p.name,
-        "versionInfo": p.version,
         "downloadLocation": "NOASSERTION",
         "filesAnalyzed": !p.files.is_empty(),
         "primaryPackagePurpose": if matches!(p.ecosystem, "deb" | "apk") { "OPERATING-SYSTEM" } else { "LIBRARY" },
-        "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl}],
     });
+    if !p.version.is_empty() {
+        v["versionInfo"] = json!(p.version);
+    }
+    if !p.purl.is_empty() {
+        v["externalRefs"] = json!([{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl}]);
+    }
     if !p.files.is_empty() {
         // SPDX 2.3 §7.9: SHA-1 of the sorted, concatenated SHA-1s of the package's files.
         let mut sums: Vec<&str> = p.files.iter().map(|f| f.sha1.as_str()).collect();
@@ -77,14 +81,30 @@ pub fn spdx(s: &Subject, pkgs: &[Package]) -> Value {
     })
 }
 
+/// The purl, or for a package without one (a jar of unknown group) its name, version and
+/// first file, which tell apart the same jar kept at two places.
+fn bom_ref(p: &Package) -> String {
+    match p.purl.is_empty() {
+        false => p.purl.clone(),
+        true => format!("{}:{}@{}#{}", p.ecosystem, p.name, p.version, p.files.first().map_or("", |f| f.path.as_str())),
+    }
+}
+
 fn cdx_component(p: &Package) -> Value {
+    let r = bom_ref(p);
     let files: Vec<Value> = p
         .files
         .iter()
-        .map(|f| json!({"type": "file", "bom-ref": format!("{}#{}", p.purl, f.path), "name": f.path,
+        .map(|f| json!({"type": "file", "bom-ref": format!("{r}#{}", f.path), "name": f.path,
             "hashes": [{"alg": "SHA-1", "content": f.sha1}, {"alg": "SHA-256", "content": f.sha256}]}))
         .collect();
-    let mut c = json!({"type": "library", "bom-ref": p.purl, "name": p.name, "version": p.version, "purl": p.purl});
+    let mut c = json!({"type": "library", "bom-ref": r, "name": p.name});
+    if !p.version.is_empty() {
+        c["version"] = json!(p.version);
+    }
+    if !p.purl.is_empty() {
+        c["purl"] = json!(p.purl);
+    }
     if !files.is_empty() {
         c["components"] = Value::Array(files);
     }

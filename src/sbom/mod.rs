@@ -1,9 +1,10 @@
 //! The slimmed image's SBOM: OS packages from its (rewritten) dpkg database, and the language
-//! packages the profiles know (Python dist-info, node_modules), each with the files it kept
+//! packages the profiles know (Python dist-info, node_modules, Java archives), each with the files it kept
 //! and their SHA-1/SHA-256. Written as SPDX 2.3 or CycloneDX 1.6 JSON with serde_json (the
 //! typed SBOM crates cover older CycloneDX only, or are stale); checked in tests by syft's
 //! reader and by spdx-tools / the CycloneDX 1.6 schema.
 mod formats;
+mod java;
 mod lang;
 
 use crate::fs::{ContentStore, Data, Node, Tree};
@@ -12,6 +13,8 @@ use crate::elf::RootFs;
 use sha2::Digest as _;
 
 pub use formats::{cyclonedx, spdx};
+/// The packages of one Java archive (for the fuzz harness).
+pub use java::packages as jar_packages;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -32,10 +35,11 @@ pub struct File {
 
 #[derive(Debug, Clone)]
 pub struct Package {
-    /// `deb`, `pypi`, `npm`.
+    /// `deb`, `apk`, `pypi`, `npm`, `maven`.
     pub ecosystem: &'static str,
     pub name: String,
     pub version: String,
+    /// Empty when it is not known (a Java archive without pom.properties has no group).
     pub purl: String,
     pub files: Vec<File>,
 }
@@ -83,8 +87,33 @@ fn files(fs: &TreeFs, paths: &[String]) -> Vec<File> {
     out
 }
 
-/// Every package of the slimmed tree, OS packages first, each group by name.
-pub fn collect(tree: &Tree, store: &ContentStore) -> (Subject, Vec<Package>) {
+/// Every Java archive file (not symlinks to one) of the tree, read for its packages. An
+/// archive that cannot be read is a warning naming it.
+fn java_archives(fs: &TreeFs, warnings: &mut Vec<String>) -> Vec<Package> {
+    let mut out = Vec::new();
+    for (raw, id) in fs.tree.walk() {
+        let Ok(p) = String::from_utf8(raw) else { continue };
+        let Node::Leaf(ino) = fs.tree.node(id) else { continue };
+        let Data::File { content } = &fs.tree.inode(*ino).data else { continue };
+        if !java::is_archive(&p) {
+            continue;
+        }
+        let path = format!("/{p}");
+        let read = match content.len > java::MAX_ARCHIVE {
+            true => Err(format!("{} bytes, more than {}", content.len, java::MAX_ARCHIVE)),
+            false => fs.store.read_all(content).map_err(|e| e.to_string()).and_then(|b| java::packages(&path, b)),
+        };
+        match read {
+            Ok(pkgs) => out.extend(pkgs),
+            Err(e) => warnings.push(format!("{path}: Java archive not read: {e}")),
+        }
+    }
+    out
+}
+
+/// Every package of the slimmed tree, OS packages first, each group by name, and the
+/// warnings about files that could not be read.
+pub fn collect(tree: &Tree, store: &ContentStore) -> (Subject, Vec<Package>, Vec<String>) {
     let fs = TreeFs { tree, store };
     let distro = distro(&fs);
     let distro_q = distro.as_ref().map(|(id, v)| format!("&distro={}", purl_escape(&format!("{id}-{v}")))).unwrap_or_default();
@@ -101,14 +130,24 @@ pub fn collect(tree: &Tree, store: &ContentStore) -> (Subject, Vec<Package>) {
         })
         .collect();
     pkgs.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
+    let mut warnings = Vec::new();
     let mut langs = lang::packages(&fs);
+    langs.extend(java_archives(&fs, &mut warnings));
     for l in &mut langs {
         l.files = files(&fs, &l.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>());
     }
-    langs.sort_by(|a, b| (a.ecosystem, &a.name, &a.version).cmp(&(b.ecosystem, &b.name, &b.version)));
+    langs.sort_by(|a, b| (a.ecosystem, &a.name, &a.version, &a.files.first().map(|f| &f.path)).cmp(&(b.ecosystem, &b.name, &b.version, &b.files.first().map(|f| &f.path))));
+    // The same jar kept at two places is one package with two files.
+    langs.dedup_by(|b, a| {
+        let same = a.ecosystem == "maven" && (a.ecosystem, &a.name, &a.version, &a.purl) == (b.ecosystem, &b.name, &b.version, &b.purl);
+        if same {
+            a.files.append(&mut b.files);
+        }
+        same
+    });
     pkgs.extend(langs);
     let subject = Subject { image: String::new(), diff_id: String::new(), created: String::new(), distro };
-    (subject, pkgs)
+    (subject, pkgs, warnings)
 }
 
 pub fn render(format: Format, subject: &Subject, pkgs: &[Package]) -> serde_json::Value {
