@@ -303,7 +303,7 @@ fn observe(tree: &Tree, store: &ContentStore) -> Model {
     for (p, id) in tree.walk() {
         let path: Path = String::from_utf8(p).unwrap().split('/').map(String::from).collect();
         let node = match tree.node(id) {
-            Node::Dir { meta, .. } => M::Dir { mode: meta.mode },
+            Node::Dir(d) => M::Dir { mode: d.meta.mode },
             Node::Leaf(ino) => {
                 let ino = tree.inode(*ino);
                 match &ino.data {

@@ -38,7 +38,7 @@ pub fn run(input: &InputArgs, a: &CiArgs) -> CmdResult {
         }
     }
     let work = common::work_area()?;
-    let l = common::load_input(input, work.path())?;
+    let l = common::open(input, work.path()).and_then(|img| common::load_with_layers(img, work.path()))?;
     let ours = ci::ours(&l.changesets, &l.apply_stats);
     let dive = ci::dive(&l.changesets);
     let mut failed = 0;

@@ -173,8 +173,11 @@ pub struct Loaded {
     pub store: ContentStore,
     pub layer_stats: Vec<LayerStat>,
     pub apply_stats: Vec<ApplyStats>,
-    /// The layers as read (metadata only), for per-layer analyses such as `inspect --ci`.
+    /// The layers as read (metadata only), for per-layer analyses such as `inspect --ci`;
+    /// empty unless loaded with `load_with_layers` (they cost memory per entry of every layer).
     pub changesets: Vec<layer::Changeset>,
+    /// Bytes of regular-file content in all layers, overwritten copies included.
+    pub content_bytes: u64,
 }
 
 impl Loaded {
@@ -204,13 +207,29 @@ pub fn open(input: &InputArgs, work: &Path) -> Result<Image> {
     ui::step("open the input", || image::open(&name, &opts, work))
 }
 
-/// Unpack and squash an opened image.
+/// Unpack and squash an opened image; each layer's changeset is freed once merged.
 pub fn load(image: Image, work: &Path) -> Result<Loaded> {
+    load_keeping(image, work, false)
+}
+
+/// `load`, keeping every layer's changeset in `Loaded::changesets` (inspect's per-layer views).
+pub fn load_with_layers(image: Image, work: &Path) -> Result<Loaded> {
+    load_keeping(image, work, true)
+}
+
+fn load_keeping(image: Image, work: &Path, keep: bool) -> Result<Loaded> {
     let total: u64 = image.layers.iter().filter_map(|l| l.size).sum();
     let unpacked = ui::step_bytes("read and verify the layers", Some(total), || image::unpack(&image, work))?;
     let names: Vec<String> = image.layers.iter().map(|l| l.describe()).collect();
-    let (tree, apply_stats) = ui::step("merge the layers", || layer::squash(&unpacked.changesets, &names))?;
-    Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats, changesets: unpacked.changesets })
+    let content_bytes = unpacked.changesets.iter().map(|c| c.content_bytes).sum();
+    let (tree, apply_stats, changesets) = ui::step("merge the layers", || {
+        if keep {
+            layer::squash(&unpacked.changesets, &names).map(|(t, s)| (t, s, unpacked.changesets))
+        } else {
+            layer::squash(unpacked.changesets, &names).map(|(t, s)| (t, s, Vec::new()))
+        }
+    })?;
+    Ok(Loaded { image, tree, store: unpacked.store, layer_stats: unpacked.stats, apply_stats, changesets, content_bytes })
 }
 
 /// The input's path on this machine, when it has one (to keep outputs off it).

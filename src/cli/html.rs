@@ -45,7 +45,7 @@ pub fn entries(l: &Loaded) -> Vec<Entry> {
             };
             let size = if inode.is_some_and(|i| seen.insert(i)) { l.tree.size(id) } else { 0 };
             let path = format!("/{}", String::from_utf8_lossy(&raw));
-            Entry { path, raw, kind: l.tree.kind(id).name(), size, keep: true, why: String::new(), rule: None, category: None, via: None, inode }
+            Entry { path, raw, kind: l.tree.kind(id).name(), size, keep: true, why: "".into(), rule: None, category: None, via: None, inode }
         })
         .collect()
 }

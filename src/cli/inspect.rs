@@ -31,7 +31,7 @@ pub fn run(a: &InspectArgs) -> CmdResult {
         outs.protect_input(&p);
     }
     let html_out = super::html::add(&mut outs, a.html.as_deref())?;
-    let l = common::open(&a.input, work.path()).and_then(|img| common::load(img, work.path())).map_err(|e| outs.user_error(e))?;
+    let l = common::open(&a.input, work.path()).and_then(|img| common::load_with_layers(img, work.path())).map_err(|e| outs.user_error(e))?;
     let secrets = super::ui::step("scan for secrets", || crate::secrets::scan_image(&l.image.config, &l.tree, &l.store));
     let summary = facts(&a.input.image, &l, &secrets);
     if let Some(h) = html_out {

@@ -425,7 +425,7 @@ fn accounting(loaded: &common::Loaded) -> report::Accounting {
         before: loaded.sizes(),
         before_plain: loaded.layer_stats.iter().all(|s| s.compressed == s.uncompressed),
         layers: loaded.layer_stats.len(),
-        layers_content: loaded.changesets.iter().map(|c| c.content_bytes).sum(),
+        layers_content: loaded.content_bytes,
         ..Default::default()
     }
 }

@@ -55,10 +55,24 @@ impl Inode {
     }
 }
 
+/// A directory's attributes and entries. Boxed in `Node` so that the far more numerous
+/// leaves cost 16 bytes each (a `Meta` and a map inline would make every node 80).
+#[derive(Clone, Debug)]
+pub struct Dir {
+    pub meta: Meta,
+    pub children: BTreeMap<Vec<u8>, NodeId>,
+}
+
 #[derive(Clone, Debug)]
 pub enum Node {
-    Dir { meta: Meta, children: BTreeMap<Vec<u8>, NodeId> },
+    Dir(Box<Dir>),
     Leaf(InodeId),
+}
+
+impl Node {
+    fn dir(meta: Meta) -> Node {
+        Node::Dir(Box::new(Dir { meta, children: BTreeMap::new() }))
+    }
 }
 
 /// What a path holds, for callers that walk the tree.
@@ -109,7 +123,7 @@ impl Default for Tree {
 impl Tree {
     pub fn new() -> Tree {
         Tree {
-            nodes: vec![Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() }],
+            nodes: vec![Node::dir(implicit_dir_meta())],
             inodes: Vec::new(),
         }
     }
@@ -139,7 +153,7 @@ impl Tree {
 
     pub fn meta(&self, id: NodeId) -> &Meta {
         match &self.nodes[id] {
-            Node::Dir { meta, .. } => meta,
+            Node::Dir(d) => &d.meta,
             Node::Leaf(i) => &self.inodes[*i].meta,
         }
     }
@@ -154,7 +168,7 @@ impl Tree {
 
     pub fn children(&self, id: NodeId) -> Option<&BTreeMap<Vec<u8>, NodeId>> {
         match &self.nodes[id] {
-            Node::Dir { children, .. } => Some(children),
+            Node::Dir(d) => Some(&d.children),
             Node::Leaf(_) => None,
         }
     }
@@ -232,7 +246,7 @@ impl Tree {
             if let Some(old) = existing {
                 self.release_subtree(old, released);
             }
-            let id = self.push_node(Node::Dir { meta: implicit_dir_meta(), children: BTreeMap::new() });
+            let id = self.push_node(Node::dir(implicit_dir_meta()));
             self.dir_children_mut(cur).insert(c, id);
             stack.push(id);
         }
@@ -256,7 +270,7 @@ impl Tree {
 
     fn dir_children_mut(&mut self, id: NodeId) -> &mut BTreeMap<Vec<u8>, NodeId> {
         match &mut self.nodes[id] {
-            Node::Dir { children, .. } => children,
+            Node::Dir(d) => &mut d.children,
             // Callers only pass ids they just checked or created as directories.
             Node::Leaf(_) => unreachable!("dir_children_mut on a leaf"),
         }
@@ -267,7 +281,7 @@ impl Tree {
         let mut stack = vec![id];
         while let Some(n) = stack.pop() {
             match &self.nodes[n] {
-                Node::Dir { children, .. } => stack.extend(children.values().copied()),
+                Node::Dir(d) => stack.extend(d.children.values().copied()),
                 Node::Leaf(i) => {
                     let i = *i;
                     let ino = &mut self.inodes[i];
@@ -287,7 +301,7 @@ impl Tree {
         let Some((last, parent_comps)) = comps.split_last() else { return false };
         let Some(parent) = self.resolve_dir(parent_comps) else { return false };
         let removed = match &mut self.nodes[parent] {
-            Node::Dir { children, .. } => children.remove(*last),
+            Node::Dir(d) => d.children.remove(*last),
             Node::Leaf(_) => None,
         };
         match removed {
@@ -304,7 +318,7 @@ impl Tree {
     pub fn clear_dir(&mut self, comps: &[&[u8]], released: &mut Vec<InodeId>) {
         let Some(id) = self.resolve_dir(comps) else { return };
         let old = match &mut self.nodes[id] {
-            Node::Dir { children, .. } => std::mem::take(children),
+            Node::Dir(d) => std::mem::take(&mut d.children),
             Node::Leaf(_) => return,
         };
         for child in old.into_values() {
@@ -317,21 +331,21 @@ impl Tree {
     pub fn put_dir(&mut self, comps: &[&[u8]], meta: Meta, released: &mut Vec<InodeId>) {
         let Some((last, parent_comps)) = comps.split_last() else {
             // The root entry (`./`) only sets the root's attributes.
-            if let Node::Dir { meta: m, .. } = &mut self.nodes[ROOT] {
-                *m = meta;
+            if let Node::Dir(d) = &mut self.nodes[ROOT] {
+                d.meta = meta;
             }
             return;
         };
         let parent = self.ensure_dir(parent_comps, released);
         let existing = self.children(parent).and_then(|ch| ch.get(*last).copied());
         if let Some(id) = existing {
-            if let Node::Dir { meta: m, .. } = &mut self.nodes[id] {
-                *m = meta;
+            if let Node::Dir(d) = &mut self.nodes[id] {
+                d.meta = meta;
                 return;
             }
             self.release_subtree(id, released);
         }
-        let id = self.push_node(Node::Dir { meta, children: BTreeMap::new() });
+        let id = self.push_node(Node::dir(meta));
         self.dir_children_mut(parent).insert(last.to_vec(), id);
     }
 
@@ -347,31 +361,65 @@ impl Tree {
         let parent = self.ensure_dir(parent_comps, released);
         // Count the new link first so relinking a path to its own inode is a no-op.
         self.inodes[inode].links += 1;
-        let id = self.push_node(Node::Leaf(inode));
-        if let Some(old) = self.dir_children_mut(parent).insert(last.to_vec(), id) {
-            self.release_subtree(old, released);
+        match self.children(parent).and_then(|ch| ch.get(*last).copied()) {
+            // A leaf replacing a leaf takes over its node: layers that rewrite the same paths
+            // must not grow the node table.
+            Some(old) if matches!(self.nodes[old], Node::Leaf(_)) => {
+                self.release_subtree(old, released);
+                self.nodes[old] = Node::Leaf(inode);
+            }
+            old => {
+                let id = self.push_node(Node::Leaf(inode));
+                self.dir_children_mut(parent).insert(last.to_vec(), id);
+                if let Some(old) = old {
+                    self.release_subtree(old, released);
+                }
+            }
         }
     }
 
     /// Every path in the tree (root excluded) in a stable order: depth-first, children by
     /// byte order of their names, so parents come before their children.
     pub fn walk(&self) -> Vec<(Vec<u8>, NodeId)> {
-        let mut out = Vec::new();
-        let mut stack: Vec<(Vec<u8>, NodeId)> = Vec::new();
-        if let Some(ch) = self.children(ROOT) {
-            for (name, id) in ch.iter().rev() {
-                stack.push((name.clone(), *id));
+        self.walk_iter().collect()
+    }
+
+    /// `walk` one path at a time, holding only the current path and one cursor per directory
+    /// level (the layer writer streams a tree of any size through this).
+    pub fn walk_iter(&self) -> Walk<'_> {
+        let top = self.children(ROOT).map(|ch| (0, ch.iter()));
+        Walk { tree: self, stack: top.into_iter().collect(), path: Vec::new() }
+    }
+}
+
+/// The iterator of `Tree::walk_iter`.
+pub struct Walk<'a> {
+    tree: &'a Tree,
+    /// Per open directory: the length of its path and the cursor over its children.
+    stack: Vec<(usize, std::collections::btree_map::Iter<'a, Vec<u8>, NodeId>)>,
+    path: Vec<u8>,
+}
+
+impl Iterator for Walk<'_> {
+    type Item = (Vec<u8>, NodeId);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (base, cursor) = self.stack.last_mut()?;
+            let Some((name, id)) = cursor.next() else {
+                self.stack.pop();
+                continue;
+            };
+            self.path.truncate(*base);
+            if *base > 0 {
+                self.path.push(b'/');
             }
-        }
-        while let Some((path, id)) = stack.pop() {
-            if let Some(ch) = self.children(id) {
-                for (name, cid) in ch.iter().rev() {
-                    stack.push((join_path(&path, name), *cid));
-                }
+            self.path.extend_from_slice(name);
+            if let Some(ch) = self.tree.children(*id) {
+                self.stack.push((self.path.len(), ch.iter()));
             }
-            out.push((path, id));
+            return Some((self.path.clone(), *id));
         }
-        out
     }
 }
 

@@ -13,12 +13,13 @@ use crate::error::Result;
 use crate::fs::Tree;
 
 /// Merge changesets bottom to top into one tree. Returns the tree and, per layer, what it
-/// wasted (lower content it deleted or replaced).
-pub fn squash(changesets: &[Changeset], names: &[String]) -> Result<(Tree, Vec<ApplyStats>)> {
+/// wasted (lower content it deleted or replaced). Given owned changesets, each is freed as
+/// soon as it is merged, so the layers' metadata and the tree never peak together.
+pub fn squash<C: std::borrow::Borrow<Changeset>>(changesets: impl IntoIterator<Item = C>, names: &[String]) -> Result<(Tree, Vec<ApplyStats>)> {
     let mut tree = Tree::new();
-    let mut stats = Vec::with_capacity(changesets.len());
-    for (cs, name) in changesets.iter().zip(names) {
-        stats.push(apply(&mut tree, cs, name)?);
+    let mut stats = Vec::with_capacity(names.len());
+    for (cs, name) in changesets.into_iter().zip(names) {
+        stats.push(apply(&mut tree, cs.borrow(), name)?);
     }
     Ok((tree, stats))
 }

@@ -24,10 +24,11 @@ const USTAR_NAME_MAX: usize = 100;
 pub fn write_tree<W: Write>(tree: &Tree, store: &ContentStore, out: W, opts: &WriteOptions) -> Result<(W, WriteStats)> {
     let mut b = tar::Builder::new(out);
     let mut stats = WriteStats::default();
-    // First path written for each inode: later paths become hardlinks to it.
+    // First path written for each hardlinked inode: later paths become hardlinks to it (only
+    // inodes with several links are remembered, so memory follows the links, not the files).
     let mut first_path: HashMap<usize, Vec<u8>> = HashMap::new();
     let werr = |e: std::io::Error| Error::Other(format!("writing layer tar: {e}"));
-    for (path, id) in tree.walk() {
+    for (path, id) in tree.walk_iter() {
         let mut h = Header::new_ustar();
         let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
         let (meta, size): (&Meta, u64);
@@ -35,10 +36,10 @@ pub fn write_tree<W: Write>(tree: &Tree, store: &ContentStore, out: W, opts: &Wr
         let mut content = None;
         let mut entry_path = path.clone();
         match tree.node(id) {
-            Node::Dir { meta: m, .. } => {
+            Node::Dir(d) => {
                 h.set_entry_type(EntryType::Directory);
                 entry_path.push(b'/');
-                meta = m;
+                meta = &d.meta;
                 size = 0;
             }
             Node::Leaf(ino_id) => {
@@ -49,7 +50,9 @@ pub fn write_tree<W: Write>(tree: &Tree, store: &ContentStore, out: W, opts: &Wr
                     link = Some(first.clone());
                     size = 0;
                 } else {
-                    first_path.insert(*ino_id, path.clone());
+                    if ino.links > 1 {
+                        first_path.insert(*ino_id, path.clone());
+                    }
                     match &ino.data {
                         Data::File { content: c } => {
                             h.set_entry_type(EntryType::Regular);

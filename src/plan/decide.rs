@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::fs::{Kind, Node, NodeId, Tree};
 use crate::profile::DropRule;
 use globset::GlobSet;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Drop-rule categories the clean level applies; the rest (package managers, data, tests,
 /// runtime tools, unused deps) are the minimal level's.
@@ -22,11 +24,6 @@ pub(super) fn parent_of(p: &str) -> String {
     }
 }
 
-fn drop_by(e: &mut Entry, r: &DropRule) {
-    e.rule = Some(r.name.clone());
-    e.category = Some(r.category.clone());
-    e.why = r.description.clone();
-}
 
 /// Everything one decision looks at.
 pub struct Decider<'a> {
@@ -42,6 +39,8 @@ pub struct Decider<'a> {
     user_drop: GlobSet,
     /// Kept inodes and their first kept path.
     inode_kept: HashMap<usize, String>,
+    /// One shared copy of each reason, rule and category text.
+    texts: RefCell<HashSet<Arc<str>>>,
 }
 
 impl<'a> Decider<'a> {
@@ -57,7 +56,28 @@ impl<'a> Decider<'a> {
         }
         let rules = rules.iter().filter(|r| opts.distroless || !r.distroless_only).collect();
         let user_drop = globset(&opts.drop, "--drop")?;
-        Ok(Decider { cx, tree, walk, paths, ks, opts, rules, exclusions, user_drop, inode_kept })
+        Ok(Decider { cx, tree, walk, paths, ks, opts, rules, exclusions, user_drop, inode_kept, texts: RefCell::default() })
+    }
+
+    fn intern(&self, s: &str) -> Arc<str> {
+        let mut texts = self.texts.borrow_mut();
+        if let Some(t) = texts.get(s) {
+            return t.clone();
+        }
+        let t: Arc<str> = s.into();
+        texts.insert(t.clone());
+        t
+    }
+
+    fn keep(&self, e: &mut Entry, why: &str) {
+        e.keep = true;
+        e.why = self.intern(why);
+    }
+
+    fn drop_by(&self, e: &mut Entry, rule: &str, category: &str, why: &str) {
+        e.rule = Some(self.intern(rule));
+        e.category = Some(self.intern(category));
+        e.why = self.intern(why);
     }
 
     fn rule_for(&self, p: &str) -> Option<&'a DropRule> {
@@ -100,7 +120,7 @@ impl<'a> Decider<'a> {
         for i in (0..self.walk.len()).rev() {
             let e = self.decide(i, &kept_child);
             if e.keep {
-                kept_child.insert(parent_of(&e.path));
+                kept_child.insert(parent_of(&self.paths[i]));
             }
             entries.push(e);
         }
@@ -109,54 +129,52 @@ impl<'a> Decider<'a> {
         entries
     }
 
+    /// One entry's decision; its path and raw name are filled in by the caller, which owns them.
     fn decide(&self, i: usize, kept_child: &HashSet<String>) -> Entry {
-        let (raw, id) = &self.walk[i];
+        let (_, id) = &self.walk[i];
         let p = &self.paths[i];
         let kind = self.tree.kind(*id);
         let inode = match self.tree.node(*id) {
             Node::Leaf(ino) => Some(*ino),
             Node::Dir { .. } => None,
         };
-        let mut e = Entry { path: p.clone(), raw: raw.clone(), kind: kind.name(), size: 0, keep: false, why: String::new(), rule: None, category: None, via: None, inode };
+        let mut e = Entry { path: String::new(), raw: Vec::new(), kind: kind.name(), size: 0, keep: false, why: "".into(), rule: None, category: None, via: None, inode };
         let child_kept = kind == Kind::Dir && kept_child.contains(p);
         let user_kept = self.ks.keep.get(p).is_some_and(|r| r.starts_with("--keep"));
         if let (Some(j), false, false) = (self.user_drop.matches(p).first(), user_kept, child_kept) {
             // One rule per glob, so the summary has one row per --drop.
-            e.rule = Some(format!("--drop {}", self.opts.drop[*j]));
-            e.category = Some("user".into());
-            e.why = format!("--drop {}", self.opts.drop[*j]);
+            let rule = format!("--drop {}", self.opts.drop[*j]);
+            self.drop_by(&mut e, &rule, "user", &rule);
             return e;
         }
         let explicit = self.ks.keep.get(p).map(|r| (r.clone(), self.ks.via.get(p).cloned())).or_else(|| self.ks.under_subtree(p)).or_else(|| {
             if self.opts.level != Level::Clean { self.alias_of_kept(i, *id) } else { None }
         });
         if let Some((r, via)) = explicit {
-            keep(&mut e, r);
+            self.keep(&mut e, &r);
             e.via = via.filter(|v| v != p);
         } else if child_kept {
-            keep(&mut e, "parent directory of kept paths".into());
+            self.keep(&mut e, "parent directory of kept paths");
         } else if kind == Kind::Dir && self.tree.children(*id).is_some_and(|c| c.is_empty()) && self.rule_for(p).is_none() {
-            keep(&mut e, "empty directory in the original (a mount point or runtime location; no bytes)".into());
+            self.keep(&mut e, "empty directory in the original (a mount point or runtime location; no bytes)");
         } else {
-            self.by_level(&mut e);
+            self.by_level(&mut e, p);
         }
         e
     }
 
     /// A path no source needs: the level's rules decide.
-    fn by_level(&self, e: &mut Entry) {
-        let p = e.path.as_str();
+    fn by_level(&self, e: &mut Entry, p: &str) {
+        let by_rule = |e: &mut Entry, r: &DropRule| self.drop_by(e, &r.name, &r.category, &r.description);
         match (self.opts.level, self.rule_for(p)) {
-            (Level::Minimal | Level::Traced, Some(r)) => drop_by(e, r),
-            (Level::Minimal | Level::Traced, None) if p.starts_with("/etc/") => keep(e, ETC_REASON.into()),
+            (Level::Minimal | Level::Traced, Some(r)) => by_rule(e, r),
+            (Level::Minimal | Level::Traced, None) if p.starts_with("/etc/") => self.keep(e, ETC_REASON),
             (Level::Minimal | Level::Traced, None) => {
-                e.rule = Some(NOT_NEEDED.into());
-                e.category = Some("minimal".into());
-                e.why = "not reached from the entrypoint, its ELF closure, a profile or --keep".into();
+                self.drop_by(e, NOT_NEEDED, "minimal", "not reached from the entrypoint, its ELF closure, a profile or --keep")
             }
             (Level::Clean, _) => match self.clean_rule_for(p) {
-                Some(r) if !self.exclusions.iter().any(|x| p == x || p.starts_with(&format!("{x}/"))) => drop_by(e, r),
-                _ => keep(e, "clean level: no caches/docs/dev drop rule names it".into()),
+                Some(r) if !self.exclusions.iter().any(|x| p == x || p.starts_with(&format!("{x}/"))) => by_rule(e, r),
+                _ => self.keep(e, "clean level: no caches/docs/dev drop rule names it"),
             },
         }
     }
@@ -180,11 +198,6 @@ impl<'a> Decider<'a> {
     }
 }
 
-fn keep(e: &mut Entry, why: String) {
-    e.keep = true;
-    e.why = why;
-}
-
 /// Bytes per rule, largest first; every applicable rule is listed, even when it removed nothing.
 pub fn rule_stats(rules: &[DropRule], entries: &[Entry]) -> Vec<RuleStat> {
     let mut stats: BTreeMap<String, RuleStat> = BTreeMap::new();
@@ -192,11 +205,11 @@ pub fn rule_stats(rules: &[DropRule], entries: &[Entry]) -> Vec<RuleStat> {
         stats.insert(r.name.clone(), RuleStat { name: r.name.clone(), category: r.category.clone(), description: r.description.clone(), ..Default::default() });
     }
     for e in entries.iter().filter(|e| !e.keep) {
-        let name = e.rule.clone().unwrap_or_default();
+        let name = e.rule.as_deref().unwrap_or_default().to_string();
         let s = stats.entry(name.clone()).or_insert_with(|| RuleStat {
             name: name.clone(),
-            category: e.category.clone().unwrap_or_default(),
-            description: e.why.clone(),
+            category: e.category.as_deref().unwrap_or_default().to_string(),
+            description: e.why.to_string(),
             ..Default::default()
         });
         s.files += 1;

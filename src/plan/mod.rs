@@ -27,6 +27,7 @@ use needs::Context;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,12 +64,14 @@ pub struct Entry {
     /// Content bytes, counted once per inode (0 for the second path of a hardlink).
     pub size: u64,
     pub keep: bool,
-    /// Why it is kept, or the rule's description when dropped.
-    pub why: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
+    /// Why it is kept, or the rule's description when dropped. Reasons, rules and categories
+    /// repeat across thousands of entries, so they are shared (`Decider::intern`), not copied.
+    #[serde(serialize_with = "shared")]
+    pub why: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_opt")]
+    pub rule: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_opt")]
+    pub category: Option<Arc<str>>,
     /// The kept path that needs this one (its requester, a symlink's target, the kept
     /// directory above it): `--explain` follows these down to a root.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +79,18 @@ pub struct Entry {
     /// The inode (hardlinked names share one).
     #[serde(skip)]
     pub inode: Option<usize>,
+}
+
+// serde's `rc` feature would serialise Arc<str>, but at the cost of rebuilding every crate on serde.
+fn shared<S: serde::Serializer>(s: &Arc<str>, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
+
+fn shared_opt<S: serde::Serializer>(s: &Option<Arc<str>>, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => ser.serialize_some(&**s),
+        None => ser.serialize_none(),
+    }
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -162,7 +177,12 @@ pub fn build(tree: &Tree, store: &ContentStore, config: &Value, opts: &PlanOptio
 
     let rules = profile::drop_rules(&set, &profiled.applied);
     let exclusions: Vec<String> = profiled.drop_exclusions.iter().map(|k| k.path.clone()).collect();
-    let entries = Decider::new(&cx, tree, &walk, &paths, &ks, opts, &rules, &exclusions)?.decide_all();
+    let mut entries = Decider::new(&cx, tree, &walk, &paths, &ks, opts, &rules, &exclusions)?.decide_all();
+    // The walk's paths move into the entries: one copy of each path, not three.
+    for ((e, (raw, _)), path) in entries.iter_mut().zip(walk).zip(paths) {
+        e.raw = raw;
+        e.path = path;
+    }
     let rules_out = decide::rule_stats(&rules, &entries);
 
     let mut notes = Vec::new();
@@ -217,19 +237,19 @@ fn true_of_plan(warnings: BTreeSet<String>, entries: &[Entry]) -> Vec<String> {
 
 /// Change one entry's decision, moving its bytes between rule statistics.
 fn set_decision(rules: &mut Vec<RuleStat>, e: &mut Entry, keep: bool, rule: &RuleStat, why: &str) {
-    if let Some(old) = e.rule.as_ref().and_then(|n| rules.iter_mut().find(|r| &r.name == n)) {
+    if let Some(old) = e.rule.as_ref().and_then(|n| rules.iter_mut().find(|r| r.name == **n)) {
         old.files = old.files.saturating_sub(1);
         old.bytes = old.bytes.saturating_sub(e.size);
     }
     e.keep = keep;
-    e.why = why.to_string();
+    e.why = why.into();
     if keep {
         e.rule = None;
         e.category = None;
         return;
     }
-    e.rule = Some(rule.name.clone());
-    e.category = Some(rule.category.clone());
+    e.rule = Some(rule.name.as_str().into());
+    e.category = Some(rule.category.as_str().into());
     let i = match rules.iter().position(|r| r.name == rule.name) {
         Some(i) => i,
         None => {
@@ -321,7 +341,7 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, keep: bool) -> Entry {
-        Entry { path: path.into(), raw: Vec::new(), kind: "file", size: 1, keep, why: String::new(), rule: None, category: None, via: None, inode: None }
+        Entry { path: path.into(), raw: Vec::new(), kind: "file", size: 1, keep, why: "".into(), rule: None, category: None, via: None, inode: None }
     }
 
     /// Warnings that say something is missing are dropped when the plan keeps it (a jar kept as

@@ -301,7 +301,7 @@ pub fn largest_kept(plan: &Plan, n: usize) -> Vec<(String, String, String)> {
         .take(n)
         .map(|e| {
             let (name, canonical) = named(plan, e, &names, &root_rank);
-            (human(e.size), name, canonical.why.clone())
+            (human(e.size), name, canonical.why.to_string())
         })
         .collect()
 }
