@@ -19,6 +19,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A filesystem filled up; `need` is what the whole step needed there, in bytes.
+    #[error("{}: no space left on device (the step needed {need} bytes)", path.display())]
+    Full { path: PathBuf, need: u64 },
     #[error("{0}")]
     Other(String),
     /// The run worked but its result breaks a rule the user set (`--strict`, `--max-size`,

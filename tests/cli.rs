@@ -426,17 +426,35 @@ fn full_output_or_work_filesystem_is_one_line_and_leaves_nothing() {
     let Some(small_out) = Tmpfs::mount(&t.path().join("small-out"), "4m", "") else { return };
     let Some(small_tmp) = Tmpfs::mount(&t.path().join("small-tmp"), "4m", "") else { return };
     let mount_of = |p: &Path| p.display().to_string();
+    // What each step really needs, measured by the same runs on a roomy filesystem: the
+    // error must name exactly that many bytes.
+    let roomy = |cmd: &str, name: &str, extra: &[&str]| -> u64 {
+        let out = t.path().join(name);
+        run_ok(imgslim().arg(cmd).arg(&img).arg("-o").arg(&out).args(["--format", "oci"]).args(extra));
+        let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+        let m = idx["manifests"][0]["digest"].as_str().unwrap().replace("sha256:", "");
+        let man: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(m)).unwrap()).unwrap();
+        man["layers"][0]["size"].as_u64().unwrap()
+    };
+    let need = |e: &str| -> u64 {
+        let tail = e.split("needed ").nth(1).unwrap_or_else(|| panic!("no 'needed' in: {e}"));
+        tail.split('(').nth(1).and_then(|b| b.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no byte count in: {e}"))
+    };
     let report = t.path().join("report.json");
     let report_arg = report.display().to_string();
     for (cmd, out, extra) in [("squash", small_out.0.join("o"), vec![]), ("slim", small_out.0.join("o.tar"), vec!["--keep", "/data/**", "--report", &report_arg])] {
         let e = refused(imgslim().arg(cmd).arg(&img).arg("-o").arg(&out).args(extra), 1, &out.display().to_string(), t.path().join("img").as_path());
-        assert!(e.contains(&format!("filesystem mounted at {} is full", mount_of(&small_out.0))) && e.contains("MB free"), "{e}");
+        assert!(e.contains(&format!("filesystem mounted at {} is full", mount_of(&small_out.0))) && e.contains("MB was free there"), "{e}");
+        let extra: &[&str] = if cmd == "slim" { &["--keep", "/data/**"] } else { &[] };
+        assert_eq!(need(&e), roomy(cmd, &format!("roomy-{cmd}"), extra), "the layer blob's size: {e}");
         assert_eq!(listing(&small_out.0), Vec::<String>::new(), "nothing left on the full filesystem");
         assert!(!report.exists(), "a late failure of -o leaves no --report either");
     }
     let out = t.path().join("fine");
     let e = refused(imgslim().arg("squash").arg(&img).arg("-o").arg(&out).env("TMPDIR", &small_tmp.0), 1, "$TMPDIR", t.path().join("img").as_path());
     assert!(e.contains(&format!("filesystem mounted at {} is full", mount_of(&small_tmp.0))) && e.contains("unpacking"), "{e}");
+    // Unpacking spools every regular file's content: big_image has 48 files of 1 MiB.
+    assert_eq!(need(&e), 48 << 20, "{e}");
     assert!(!out.exists());
     assert_eq!(listing(&small_tmp.0), Vec::<String>::new(), "the work area is gone");
     // stdin spooled into a full work area: the same line, nothing left.
@@ -445,6 +463,7 @@ fn full_output_or_work_filesystem_is_one_line_and_leaves_nothing() {
     let o = imgslim().args(["squash", "-", "-o"]).arg(&out).env("TMPDIR", &small_tmp.0).stdin(std::fs::File::open(&big_tar).unwrap()).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("is full"), "{}", stderr(&o));
+    assert_eq!(need(&stderr(&o)), std::fs::metadata(&big_tar).unwrap().len(), "stdin is spooled whole: {}", stderr(&o));
     assert_eq!(listing(&small_tmp.0), Vec::<String>::new());
 }
 

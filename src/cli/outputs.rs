@@ -195,26 +195,30 @@ impl Outputs {
     }
 
     /// Rewrite an error about a staging path to name the user's path, and turn a full
-    /// filesystem into one line saying which and how much the step had written.
+    /// filesystem into one line saying which, how much the step needed and what was free.
     pub fn user_error(&self, e: Error) -> Error {
-        let Error::Io { path, source } = &e else { return e };
-        for item in &self.items {
-            if path.starts_with(&item.stage) {
-                if is_full(source) {
-                    return full_fs(&format!("{} {}", item.flag, item.given), &item.stage, &item.stage, "writing it");
-                }
-                return Error::input(&item.given, source.to_string());
-            }
+        let (path, full) = match &e {
+            Error::Full { path, need } => (path, Some(Some(*need))),
+            Error::Io { path, source } => (path, is_full(source).then_some(None)),
+            _ => return e,
+        };
+        let tmp = self.work.parent().unwrap_or(&self.work);
+        let work_area = || format!("the work area in {} ($TMPDIR)", tmp.display());
+        if let Some(item) = self.items.iter().find(|i| path.starts_with(&i.stage)) {
+            return match (full, &e) {
+                (Some(need), _) => full_fs(&format!("{} {}", item.flag, item.given), &item.stage, &item.stage, "writing it", need),
+                (None, Error::Io { source, .. }) => Error::input(&item.given, source.to_string()),
+                (None, _) => e,
+            };
         }
-        if path.starts_with(&self.work) && is_full(source) {
-            let tmp = self.work.parent().unwrap_or(&self.work);
-            return full_fs(&format!("the work area in {} ($TMPDIR)", tmp.display()), tmp, &self.work, "unpacking the input");
+        if !path.starts_with(&self.work) {
+            return e;
         }
-        if path.starts_with(&self.work) {
-            let tmp = self.work.parent().unwrap_or(&self.work);
-            return Error::input(format!("the work area in {} ($TMPDIR)", tmp.display()), source.to_string());
+        match (full, &e) {
+            (Some(need), _) => full_fs(&work_area(), tmp, &self.work, "unpacking the input", need),
+            (None, Error::Io { source, .. }) => Error::input(work_area(), source.to_string()),
+            (None, _) => e,
         }
-        e
     }
 }
 
@@ -405,19 +409,21 @@ pub fn plain(e: std::io::Error) -> std::io::Error {
 }
 
 fn is_full(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+    crate::fs::space::is_full(e)
 }
 
-/// "X: the filesystem mounted at M is full: writing it needed more than the N free there".
-/// N is what the run had to start with: free now plus what the run still holds in `own`.
-pub fn full_fs(what: &str, dir: &Path, own: &Path, step: &str) -> Error {
+/// "X: the filesystem mounted at M is full: STEP needed N (B bytes), F was free there".
+/// F is what the run had to start with: free now plus what the run still holds in `own`.
+/// A step that could not count its need says "needed more than the F free" instead.
+pub fn full_fs(what: &str, dir: &Path, own: &Path, step: &str, need: Option<u64>) -> Error {
     let (mount, free) = fs_of(dir);
     let held: u64 = walkdir::WalkDir::new(own).into_iter().filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
-    let free = free + held;
-    Error::input(
-        what,
-        format!("the filesystem mounted at {mount} is full: {step} needed more than the {} free there", super::common::human(free)),
-    )
+    let free = super::common::human(free + held);
+    let msg = match need {
+        Some(n) => format!("the filesystem mounted at {mount} is full: {step} needed {} ({n} bytes), {free} was free there", super::common::human(n)),
+        None => format!("the filesystem mounted at {mount} is full: {step} needed more than the {free} free there"),
+    };
+    Error::input(what, msg)
 }
 
 /// The mount point holding `p` and its free bytes.

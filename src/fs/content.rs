@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
+use super::space::SpaceSink;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContentRef {
@@ -97,13 +98,13 @@ impl Read for ContentReader {
 /// Appends contents to one spool file.
 pub struct SpoolWriter {
     idx: u32,
-    out: BufWriter<File>,
+    out: BufWriter<SpaceSink<File>>,
     offset: u64,
 }
 
 impl SpoolWriter {
     pub fn new(idx: u32, file: File) -> Self {
-        SpoolWriter { idx, out: BufWriter::with_capacity(1 << 20, file), offset: 0 }
+        SpoolWriter { idx, out: BufWriter::with_capacity(1 << 20, SpaceSink::new(file)), offset: 0 }
     }
     /// Copy `r` to the spool; returns where it went.
     pub fn append(&mut self, r: &mut impl Read) -> io::Result<ContentRef> {
@@ -118,7 +119,20 @@ impl SpoolWriter {
         self.offset += b.len() as u64;
         Ok(ContentRef { spool: self.idx, offset: start, len: b.len() as u64 })
     }
-    pub fn finish(self) -> io::Result<File> {
-        self.out.into_inner().map_err(|e| e.into_error())
+    /// The spool file, or `Err(Full)` with the bytes this layer needed when the work area
+    /// filled up (the parse went on without writing, to count them).
+    pub fn finish(self) -> Result<File, SpoolError> {
+        let sink = self.out.into_inner().map_err(|e| SpoolError::Io(e.into_error()))?;
+        match sink.needed() {
+            Some(need) => Err(SpoolError::Full(need)),
+            None => Ok(sink.into_inner()),
+        }
     }
+}
+
+#[derive(Debug)]
+pub enum SpoolError {
+    Io(io::Error),
+    /// The work area filled up; the layer's content needed this many bytes.
+    Full(u64),
 }

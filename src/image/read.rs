@@ -186,7 +186,7 @@ fn compression_of(r: &mut impl std::io::BufRead) -> std::io::Result<Option<Packe
 
 /// Copy a (possibly compressed) tar stream to `to` as a plain tar.
 fn spool_tar(mut r: impl std::io::BufRead, what: &str, to: &Path) -> Result<std::path::PathBuf> {
-    let mut f = std::fs::File::create(to).at(to)?;
+    let mut f = crate::fs::space::SpaceSink::new(std::fs::File::create(to).at(to)?);
     let bad = |e: std::io::Error| -> Error {
         if e.raw_os_error().is_some() {
             Error::io(to, e)
@@ -200,6 +200,9 @@ fn spool_tar(mut r: impl std::io::BufRead, what: &str, to: &Path) -> Result<std:
         None => std::io::copy(&mut r, &mut f),
     }
     .map_err(bad)?;
+    if let Some(need) = f.needed() {
+        return Err(Error::Full { path: to.to_path_buf(), need });
+    }
     Ok(to.to_path_buf())
 }
 

@@ -5,7 +5,7 @@ use super::compress::Decoder;
 use super::read::Image;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::fs::{ContentStore, SpoolWriter};
+use crate::fs::{ContentStore, SpoolError, SpoolWriter};
 use crate::layer::{read_changeset, Changeset};
 use rayon::prelude::*;
 use std::path::Path;
@@ -29,6 +29,9 @@ pub struct Unpacked {
 pub fn unpack(img: &Image, work: &Path) -> Result<Unpacked> {
     let results: Vec<Result<(Changeset, LayerStat, std::fs::File)>> =
         img.layers.par_iter().enumerate().map(|(i, l)| unpack_one(img, i, l, work)).collect();
+    if let Some(need) = work_area_need(&results) {
+        return Err(Error::Full { path: work.to_path_buf(), need });
+    }
     let mut changesets = Vec::new();
     let mut stats = Vec::new();
     let mut store = ContentStore::new(img.layers.len());
@@ -39,6 +42,20 @@ pub fn unpack(img: &Image, work: &Path) -> Result<Unpacked> {
         stats.push(st);
     }
     Ok(Unpacked { changesets, stats, store })
+}
+
+/// When a layer found the work area full: what all the layers' contents needed there
+/// (the full ones counted what they could not write; the others wrote theirs).
+fn work_area_need(results: &[Result<(Changeset, LayerStat, std::fs::File)>]) -> Option<u64> {
+    if !results.iter().any(|r| matches!(r, Err(Error::Full { .. }))) {
+        return None;
+    }
+    let size = |r: &Result<(Changeset, LayerStat, std::fs::File)>| match r {
+        Ok((_, _, f)) => f.metadata().map(|m| m.len()).unwrap_or(0),
+        Err(Error::Full { need, .. }) => *need,
+        Err(_) => 0,
+    };
+    Some(results.iter().map(size).sum())
 }
 
 fn unpack_one(img: &Image, idx: usize, l: &super::read::LayerBlob, work: &Path) -> Result<(Changeset, LayerStat, std::fs::File)> {
@@ -82,7 +99,10 @@ fn unpack_one(img: &Image, idx: usize, l: &super::read::LayerBlob, work: &Path) 
             format!("diff_id mismatch: uncompressed content hashes to {diff_id}, config says {}", l.diff_id),
         ));
     }
-    let spool_file = spool.finish().map_err(|e| Error::Other(format!("writing spool for {what}: {e}")))?;
+    let spool_file = spool.finish().map_err(|e| match e {
+        SpoolError::Full(need) => Error::Full { path: work.to_path_buf(), need },
+        SpoolError::Io(e) => Error::Other(format!("writing spool for {what}: {e}")),
+    })?;
     let stat = LayerStat {
         digest: l.digest.clone(),
         diff_id,

@@ -4,6 +4,7 @@
 use super::compress::{Compression, Encoder};
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
+use crate::fs::space::SpaceSink;
 use crate::fs::{ContentStore, Tree};
 use crate::layer::{write_tree, WriteOptions, WriteStats};
 use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
@@ -46,14 +47,18 @@ pub fn build_layer(tree: &Tree, store: &ContentStore, c: Compression, dir: &Path
     let tmp = tempfile::Builder::new().prefix(".imgslim-layer-").tempfile_in(dir).at(dir)?;
     let file = tmp.reopen().at(tmp.path())?;
     let werr = |e: std::io::Error| Error::io(tmp.path(), e);
-    let blob_w = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let blob_w = HashingWriter::new(BufWriter::with_capacity(1 << 20, SpaceSink::new(file)));
     let enc = Encoder::new(c, blob_w).map_err(werr)?;
     let tar_w = HashingWriter::new(enc);
     let (tar_w, stats) = write_tree(tree, store, tar_w, wopts).map_err(|e| super::full_at(e, dir))?;
     let (enc, diff_id, uncompressed_size) = tar_w.finish();
     let blob_w = enc.finish().map_err(werr)?;
     let (buf, digest, size) = blob_w.finish();
-    let f = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    let sink = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    if let Some(need) = sink.needed() {
+        return Err(Error::Full { path: dir.to_path_buf(), need });
+    }
+    let f = sink.into_inner();
     f.sync_all().map_err(werr)?;
     Ok(LayerOut { file: tmp, digest, size, diff_id, uncompressed_size, media_type: c.oci_media_type(), stats })
 }
@@ -180,7 +185,7 @@ fn write_layout(img: OutputImage, docs: &Docs, root: &Path) -> Result<()> {
 fn write_archive(img: &OutputImage, docs: &Docs, out: &Path) -> Result<()> {
     let f = std::fs::File::create(out).at(out)?;
     let werr = |e: std::io::Error| Error::io(out, e);
-    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, f));
+    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, SpaceSink::new(f)));
     // Members in byte order of their names, fixed metadata: byte-identical archives.
     let mut members: Vec<(String, Member)> = docs.files.iter().map(|(n, b)| (n.clone(), Member::Bytes(b))).collect();
     for (l, name) in img.layers.iter().zip(&docs.layer_paths) {
@@ -193,7 +198,13 @@ fn write_archive(img: &OutputImage, docs: &Docs, out: &Path) -> Result<()> {
         append_member(&mut b, &name, m).map_err(werr)?;
     }
     let w = b.into_inner().map_err(werr)?;
-    let f = w.into_inner().map_err(|e| werr(e.into_error()))?;
+    let sink = w.into_inner().map_err(|e| werr(e.into_error()))?;
+    if let Some(need) = sink.needed() {
+        // The layer blobs sit on the same filesystem until the archive holds them.
+        let layers: u64 = img.layers.iter().map(|l| l.size).sum();
+        return Err(Error::Full { path: out.to_path_buf(), need: need + layers });
+    }
+    let f = sink.into_inner();
     f.sync_all().map_err(werr)?;
     set_mode(out, 0o644)
 }
