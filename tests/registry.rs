@@ -728,8 +728,9 @@ fn dropped_connection_mid_blob_is_one_clear_error() {
         let m: Value = serde_json::from_slice(&reg.inspect_raw("big:1")).unwrap();
         m["layers"][0]["digest"].as_str().unwrap().to_string()
     };
-    eprintln!("{line}");
-    assert!(line.contains(&layer_digest) && line.contains(&proxy.host()), "names the blob and the registry: {line}");
+    assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one error line: {err}");
+    assert!(line.contains(&layer_digest) && line.contains(&format!("registry {}", proxy.host())), "names the blob and the registry: {line}");
+    assert!(line.contains("broke off after"), "says the transfer broke off: {line}");
     assert!(!out.exists(), "nothing at OUT");
     assert_eq!(leftovers(&outdir), Vec::<String>::new(), "temp files beside OUT");
     assert_eq!(leftovers(&tmp), Vec::<String>::new(), "the work area is left behind");
