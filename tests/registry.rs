@@ -671,22 +671,59 @@ fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
 }
 
+/// A registry holding `big:1`, a $TMPDIR and an output directory, for interrupted pulls.
+struct BigPull {
+    reg: Registry,
+    _t: tempfile::TempDir,
+    tmp: PathBuf,
+    outdir: PathBuf,
+    out: PathBuf,
+}
+
+impl BigPull {
+    fn start() -> Option<BigPull> {
+        let reg = Registry::start(Auth::Anonymous)?;
+        let t = tempfile::tempdir().unwrap();
+        push_big_image(&reg, &t.path().join("img"));
+        let (tmp, outdir) = (t.path().join("tmp"), t.path().join("out"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&outdir).unwrap();
+        let out = outdir.join("slim.tar");
+        Some(BigPull { reg, _t: t, tmp, outdir, out })
+    }
+
+    /// `slim` of `big:1` through the proxy.
+    fn slim_via(&self, proxy: &SlowProxy) -> Command {
+        let src = format!("docker://{}/big:1", proxy.host());
+        via_proxy(&self.reg, proxy, &["slim", &src, "-o", self.out.to_str().unwrap()], &self.tmp)
+    }
+
+    /// Nothing at OUT, nothing beside it or in $TMPDIR, no partial blob in the cache.
+    fn assert_nothing_left(&self, what: &str) {
+        assert!(!self.out.exists(), "{what}: nothing at OUT");
+        assert_eq!(leftovers(&self.outdir), Vec::<String>::new(), "{what}: temp files beside OUT");
+        assert_eq!(leftovers(&self.tmp), Vec::<String>::new(), "{what}: the work area is left behind");
+        assert_cache_verified(&self.reg.path("cache"), what);
+    }
+
+    /// A pull straight from the registry succeeds, and the cache holds exactly the image's
+    /// three blobs, each matching its digest.
+    fn assert_healthy_pull_works(&self) {
+        let o = run_ok(self.reg.imgslim(&["slim", &self.reg.r("big:1"), "-o", self.out.to_str().unwrap()]).env("TMPDIR", &self.tmp));
+        assert!(self.out.exists(), "{}", stderr(&o));
+        assert_eq!(assert_cache_verified(&self.reg.path("cache"), "after a healthy pull"), 3, "manifest, config and layer cached");
+    }
+}
+
 /// SIGINT and SIGTERM while the layer blob is half downloaded: 130/143, nothing at OUT, no
 /// temp file beside OUT or in $TMPDIR, no partial blob in the cache; the next pull succeeds
 /// and every cached blob matches its digest.
 #[test]
 fn signal_during_blob_download_leaves_nothing() {
-    let Some(reg) = Registry::start(Auth::Anonymous) else { return };
-    let t = tempfile::tempdir().unwrap();
-    push_big_image(&reg, &t.path().join("img"));
-    let (tmp, outdir) = (t.path().join("tmp"), t.path().join("out"));
-    std::fs::create_dir_all(&tmp).unwrap();
-    std::fs::create_dir_all(&outdir).unwrap();
-    let out = outdir.join("slim.tar");
+    let Some(b) = BigPull::start() else { return };
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        let proxy = SlowProxy::start(&reg.host, None);
-        let src = format!("docker://{}/big:1", proxy.host());
-        let child = via_proxy(&reg, &proxy, &["slim", &src, "-o", out.to_str().unwrap()], &tmp).spawn().unwrap();
+        let proxy = SlowProxy::start(&b.reg.host, None);
+        let child = b.slim_via(&proxy).spawn().unwrap();
         let start = std::time::Instant::now();
         while proxy.sent() < 512 << 10 {
             assert!(start.elapsed().as_secs() < 15, "the download never started");
@@ -697,44 +734,26 @@ fn signal_during_blob_download_leaves_nothing() {
         let o = child.wait_with_output().unwrap();
         assert!(proxy.sent() < BIG_LAYER as u64, "the signal landed after the blob was through");
         assert_eq!(o.status.code(), Some(128 + sig), "{}", stderr(&o));
-        assert!(!out.exists(), "nothing at OUT");
-        assert_eq!(leftovers(&outdir), Vec::<String>::new(), "temp files beside OUT");
-        assert_eq!(leftovers(&tmp), Vec::<String>::new(), "the work area is left behind");
-        assert_cache_verified(&reg.path("cache"), &format!("after signal {sig}"));
+        b.assert_nothing_left(&format!("after signal {sig}"));
     }
-    let o = run_ok(&mut reg.imgslim(&["slim", &reg.r("big:1"), "-o", out.to_str().unwrap()]).env("TMPDIR", &tmp));
-    assert!(out.exists(), "{}", stderr(&o));
-    assert_eq!(assert_cache_verified(&reg.path("cache"), "after the second pull"), 3, "manifest, config and layer cached");
+    b.assert_healthy_pull_works();
 }
 
 /// The connection drops mid-blob: one error line naming the blob and the registry, exit 1,
 /// nothing at OUT, and the cache is intact (a healthy pull afterwards succeeds).
 #[test]
 fn dropped_connection_mid_blob_is_one_clear_error() {
-    let Some(reg) = Registry::start(Auth::Anonymous) else { return };
-    let t = tempfile::tempdir().unwrap();
-    push_big_image(&reg, &t.path().join("img"));
-    let (tmp, outdir) = (t.path().join("tmp"), t.path().join("out"));
-    std::fs::create_dir_all(&tmp).unwrap();
-    std::fs::create_dir_all(&outdir).unwrap();
-    let out = outdir.join("slim.tar");
-    let proxy = SlowProxy::start(&reg.host, Some(1 << 20));
-    let src = format!("docker://{}/big:1", proxy.host());
-    let o = via_proxy(&reg, &proxy, &["slim", &src, "-o", out.to_str().unwrap()], &tmp).output().unwrap();
+    let Some(b) = BigPull::start() else { return };
+    let proxy = SlowProxy::start(&b.reg.host, Some(1 << 20));
+    let o = b.slim_via(&proxy).output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    let line = err.lines().rfind(|l| l.contains("error")).unwrap_or_else(|| panic!("no error line: {err}"));
-    let layer_digest = {
-        let m: Value = serde_json::from_slice(&reg.inspect_raw("big:1")).unwrap();
-        m["layers"][0]["digest"].as_str().unwrap().to_string()
-    };
     assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one error line: {err}");
-    assert!(line.contains(&layer_digest) && line.contains(&format!("registry {}", proxy.host())), "names the blob and the registry: {line}");
+    let line = err.lines().rfind(|l| l.contains("error")).unwrap_or_else(|| panic!("no error line: {err}"));
+    let m: Value = serde_json::from_slice(&b.reg.inspect_raw("big:1")).unwrap();
+    let layer_digest = m["layers"][0]["digest"].as_str().unwrap();
+    assert!(line.contains(layer_digest) && line.contains(&format!("registry {}", proxy.host())), "names the blob and the registry: {line}");
     assert!(line.contains("broke off after"), "says the transfer broke off: {line}");
-    assert!(!out.exists(), "nothing at OUT");
-    assert_eq!(leftovers(&outdir), Vec::<String>::new(), "temp files beside OUT");
-    assert_eq!(leftovers(&tmp), Vec::<String>::new(), "the work area is left behind");
-    assert_cache_verified(&reg.path("cache"), "after the drop");
-    run_ok(&mut reg.imgslim(&["slim", &reg.r("big:1"), "-o", out.to_str().unwrap()]).env("TMPDIR", &tmp));
-    assert_eq!(assert_cache_verified(&reg.path("cache"), "after the healthy pull"), 3);
+    b.assert_nothing_left("after the drop");
+    b.assert_healthy_pull_works();
 }
