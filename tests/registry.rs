@@ -569,3 +569,191 @@ fn concurrent_pulls_sharing_the_cache_and_work_area() {
         assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "round {round}: the shared work area is left clean");
     }
 }
+
+/// A TCP proxy in front of the registry that forwards responses in 64 KiB chunks with a pause
+/// between them (so a signal lands mid-blob), counts the response bytes, and, when `drop_after`
+/// is set, closes both sockets once that many response bytes went through.
+struct SlowProxy {
+    port: u16,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SlowProxy {
+    fn start(upstream: &str, drop_after: Option<u64>) -> SlowProxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (up, counter) = (upstream.to_string(), sent.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&up) else { continue };
+                let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                });
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let (mut server, mut client) = (server, client);
+                    let mut buf = vec![0u8; 64 << 10];
+                    loop {
+                        let n = match server.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let total = counter.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+                        let keep = match drop_after {
+                            Some(limit) if total > limit => n - (total - limit).min(n as u64) as usize,
+                            _ => n,
+                        };
+                        if client.write_all(&buf[..keep]).is_err() || keep < n {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    let _ = server.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        SlowProxy { port, sent }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+const BIG_LAYER: usize = 4 << 20;
+
+/// Push an image with one layer of BIG_LAYER incompressible bytes as `big:1`.
+fn push_big_image(reg: &Registry, dir: &Path) {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let data: Vec<u8> = (0..BIG_LAYER)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect();
+    let img = oci_layout(dir, &[layer(&[E::Dir("data/", 0o755), E::File("data/blob", 0o644, &data)])], serde_json::json!({"Cmd": ["/bin/true"]}));
+    reg.skopeo_copy(&[], &format!("oci:{}:latest", img.display()), &format!("docker://{}", reg.r("big:1")));
+}
+
+/// imgslim through the proxy: the proxy's address is the registry the reference names.
+fn via_proxy(reg: &Registry, proxy: &SlowProxy, args: &[&str], tmp: &Path) -> Command {
+    let mut c = reg.imgslim(args);
+    c.args(["--insecure-registry", &proxy.host()]).env("TMPDIR", tmp).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+/// Every file in the cache's blob store hashes to its name, and no temp file is left.
+fn assert_cache_verified(cache: &Path, what: &str) -> usize {
+    let tmp = cache.join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{what}: temp files left in the cache: {left:?}");
+    let mut n = 0;
+    for e in std::fs::read_dir(cache.join("blobs/sha256")).into_iter().flatten().flatten() {
+        let bytes = std::fs::read(e.path()).unwrap();
+        assert_eq!(sha256_hex(&bytes), e.file_name().to_str().unwrap(), "{what}: unverified blob in the cache");
+        n += 1;
+    }
+    n
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+}
+
+/// A registry holding `big:1`, a $TMPDIR and an output directory, for interrupted pulls.
+struct BigPull {
+    reg: Registry,
+    _t: tempfile::TempDir,
+    tmp: PathBuf,
+    outdir: PathBuf,
+    out: PathBuf,
+}
+
+impl BigPull {
+    fn start() -> Option<BigPull> {
+        let reg = Registry::start(Auth::Anonymous)?;
+        let t = tempfile::tempdir().unwrap();
+        push_big_image(&reg, &t.path().join("img"));
+        let (tmp, outdir) = (t.path().join("tmp"), t.path().join("out"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&outdir).unwrap();
+        let out = outdir.join("slim.tar");
+        Some(BigPull { reg, _t: t, tmp, outdir, out })
+    }
+
+    /// `slim` of `big:1` through the proxy.
+    fn slim_via(&self, proxy: &SlowProxy) -> Command {
+        let src = format!("docker://{}/big:1", proxy.host());
+        via_proxy(&self.reg, proxy, &["slim", &src, "-o", self.out.to_str().unwrap()], &self.tmp)
+    }
+
+    /// Nothing at OUT, nothing beside it or in $TMPDIR, no partial blob in the cache.
+    fn assert_nothing_left(&self, what: &str) {
+        assert!(!self.out.exists(), "{what}: nothing at OUT");
+        assert_eq!(leftovers(&self.outdir), Vec::<String>::new(), "{what}: temp files beside OUT");
+        assert_eq!(leftovers(&self.tmp), Vec::<String>::new(), "{what}: the work area is left behind");
+        assert_cache_verified(&self.reg.path("cache"), what);
+    }
+
+    /// A pull straight from the registry succeeds, and the cache holds exactly the image's
+    /// three blobs, each matching its digest.
+    fn assert_healthy_pull_works(&self) {
+        let o = run_ok(self.reg.imgslim(&["slim", &self.reg.r("big:1"), "-o", self.out.to_str().unwrap()]).env("TMPDIR", &self.tmp));
+        assert!(self.out.exists(), "{}", stderr(&o));
+        assert_eq!(assert_cache_verified(&self.reg.path("cache"), "after a healthy pull"), 3, "manifest, config and layer cached");
+    }
+}
+
+/// SIGINT and SIGTERM while the layer blob is half downloaded: 130/143, nothing at OUT, no
+/// temp file beside OUT or in $TMPDIR, no partial blob in the cache; the next pull succeeds
+/// and every cached blob matches its digest.
+#[test]
+fn signal_during_blob_download_leaves_nothing() {
+    let Some(b) = BigPull::start() else { return };
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let proxy = SlowProxy::start(&b.reg.host, None);
+        let child = b.slim_via(&proxy).spawn().unwrap();
+        let start = std::time::Instant::now();
+        while proxy.sent() < 512 << 10 {
+            assert!(start.elapsed().as_secs() < 15, "the download never started");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let o = child.wait_with_output().unwrap();
+        assert!(proxy.sent() < BIG_LAYER as u64, "the signal landed after the blob was through");
+        assert_eq!(o.status.code(), Some(128 + sig), "{}", stderr(&o));
+        b.assert_nothing_left(&format!("after signal {sig}"));
+    }
+    b.assert_healthy_pull_works();
+}
+
+/// The connection drops mid-blob: one error line naming the blob and the registry, exit 1,
+/// nothing at OUT, and the cache is intact (a healthy pull afterwards succeeds).
+#[test]
+fn dropped_connection_mid_blob_is_one_clear_error() {
+    let Some(b) = BigPull::start() else { return };
+    let proxy = SlowProxy::start(&b.reg.host, Some(1 << 20));
+    let o = b.slim_via(&proxy).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one error line: {err}");
+    let line = err.lines().rfind(|l| l.contains("error")).unwrap_or_else(|| panic!("no error line: {err}"));
+    let m: Value = serde_json::from_slice(&b.reg.inspect_raw("big:1")).unwrap();
+    let layer_digest = m["layers"][0]["digest"].as_str().unwrap();
+    assert!(line.contains(layer_digest) && line.contains(&format!("registry {}", proxy.host())), "names the blob and the registry: {line}");
+    assert!(line.contains("broke off after"), "says the transfer broke off: {line}");
+    b.assert_nothing_left("after the drop");
+    b.assert_healthy_pull_works();
+}

@@ -53,18 +53,25 @@ impl Cache {
         Some(p)
     }
 
-    /// A temp file for a download; `commit` moves it in once verified.
-    pub fn temp(&self) -> Result<tempfile::NamedTempFile> {
+    /// A temp file for a download; `commit` moves it in once verified. It is registered with
+    /// the interrupt handler, so a signal mid-download leaves no partial blob in `tmp/`.
+    pub fn temp(&self) -> Result<PendingBlob> {
         let tmp = self.dir.join("tmp");
         std::fs::create_dir_all(&tmp).at(&tmp)?;
-        tempfile::Builder::new().prefix("blob-").tempfile_in(&tmp).at(&tmp)
+        let file = crate::cli::interrupt::create(|| tempfile::Builder::new().prefix("blob-").tempfile_in(&tmp), |t| t.path().to_path_buf())
+            .at(&tmp)?;
+        Ok(PendingBlob(Some(file)))
     }
 
-    pub fn commit(&self, tmp: tempfile::NamedTempFile, d: &Digest) -> Result<PathBuf> {
+    pub fn commit(&self, mut tmp: PendingBlob, d: &Digest) -> Result<PathBuf> {
         let p = self.blob_path(d);
         let parent = p.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).at(parent)?;
-        tmp.persist(&p).map_err(|e| Error::io(&p, e.error))?;
+        let Some(file) = tmp.0.take() else { return Err(Error::Other(format!("{}: temp file already committed", p.display()))) };
+        let path = file.path().to_path_buf();
+        let done = file.persist(&p).map_err(|e| Error::io(&p, e.error));
+        crate::cli::interrupt::forget(&path);
+        done?;
         Ok(p)
     }
 
@@ -143,6 +150,46 @@ impl Cache {
             Ok(()) => self.prune_locked(self.max_bytes).map(|_| ()),
             Err(std::fs::TryLockError::WouldBlock) => Ok(()),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(self.dir.join("lock"), e)),
+        }
+    }
+}
+
+/// A download's temp file in the cache's `tmp/`: removed when dropped (an error) or on a
+/// signal, and unregistered from the interrupt handler once it is gone or committed.
+pub struct PendingBlob(Option<tempfile::NamedTempFile>);
+
+impl PendingBlob {
+    pub fn path(&self) -> &Path {
+        self.0.as_ref().map_or(Path::new(""), |f| f.path())
+    }
+
+    pub fn reopen(&self) -> std::io::Result<std::fs::File> {
+        match &self.0 {
+            Some(f) => f.reopen(),
+            None => Err(std::io::Error::other("temp file already committed")),
+        }
+    }
+}
+
+impl std::io::Write for PendingBlob {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Some(f) => f.write(buf),
+            None => Err(std::io::Error::other("temp file already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            let path = f.path().to_path_buf();
+            drop(f);
+            crate::cli::interrupt::forget(&path);
         }
     }
 }

@@ -207,7 +207,7 @@ impl Puller<'_> {
         let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
         let mut got: u64 = 0;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| Error::input(&what, format!("download failed: {e}")))?;
+            let chunk = chunk.map_err(|e| broken(self.r, d, got, size, &e))?;
             got += chunk.len() as u64;
             if got > size {
                 return Err(Error::input(&what, format!("more than the {size} bytes the manifest declares")));
@@ -227,6 +227,16 @@ impl Puller<'_> {
         self.downloaded.1 += n;
         self.cache.commit(tmp, d)
     }
+}
+
+/// The transfer of a blob broke off (connection dropped, reset, timed out): say where.
+fn broken(r: &Reference, d: &Digest, got: u64, size: u64, e: &std::io::Error) -> Error {
+    Error::Other(format!(
+        "registry {}: pulling blob {d} of {}: the transfer broke off after {got} of {size} bytes ({})",
+        r.resolve_registry(),
+        r.whole(),
+        super::innermost(e)
+    ))
 }
 
 fn check(d: &Digest, size: u64, bytes: &[u8], what: &str) -> Result<()> {
