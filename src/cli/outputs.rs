@@ -10,6 +10,7 @@
 //! `outs.commit()` places it with the rest, and `outs.user_error` names it in errors.
 use super::interrupt;
 use crate::error::{Error, IoContext, Result};
+use crate::fs::space::is_full;
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -406,10 +407,6 @@ pub fn plain(e: std::io::Error) -> std::io::Error {
         inner.downcast_ref::<std::io::Error>()?.raw_os_error()
     });
     os.map(std::io::Error::from_raw_os_error).unwrap_or_else(|| std::io::Error::from(e.kind()))
-}
-
-fn is_full(e: &std::io::Error) -> bool {
-    crate::fs::space::is_full(e)
 }
 
 /// "X: the filesystem mounted at M is full: STEP needed N (B bytes), F was free there".

@@ -45,12 +45,14 @@ impl<W: Write> Write for SpaceSink<W> {
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
+        if self.full {
+            return Ok(());
+        }
         match self.inner.flush() {
             Err(e) if is_full(&e) => {
                 self.full = true;
                 Ok(())
             }
-            r if self.full => r.or(Ok(())),
             r => r,
         }
     }

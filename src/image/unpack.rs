@@ -36,7 +36,7 @@ pub fn unpack(img: &Image, work: &Path) -> Result<Unpacked> {
     let mut stats = Vec::new();
     let mut store = ContentStore::new(img.layers.len());
     for (i, r) in results.into_iter().enumerate() {
-        let (cs, st, spool) = r.map_err(|e| super::full_at(e, work))?;
+        let (cs, st, spool) = r?;
         store.set(i as u32, spool);
         changesets.push(cs);
         stats.push(st);

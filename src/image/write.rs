@@ -50,7 +50,7 @@ pub fn build_layer(tree: &Tree, store: &ContentStore, c: Compression, dir: &Path
     let blob_w = HashingWriter::new(BufWriter::with_capacity(1 << 20, SpaceSink::new(file)));
     let enc = Encoder::new(c, blob_w).map_err(werr)?;
     let tar_w = HashingWriter::new(enc);
-    let (tar_w, stats) = write_tree(tree, store, tar_w, wopts).map_err(|e| super::full_at(e, dir))?;
+    let (tar_w, stats) = write_tree(tree, store, tar_w, wopts)?;
     let (enc, diff_id, uncompressed_size) = tar_w.finish();
     let blob_w = enc.finish().map_err(werr)?;
     let (buf, digest, size) = blob_w.finish();
