@@ -186,6 +186,29 @@ fn java_archives_are_in_the_sbom_as_syft_finds_them() {
         let v: Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
         ours.push((out, sbom, v));
     }
+    // The gap is in the --report JSON too, and --strict refuses an SBOM with a gap.
+    let (out, sbom, report) = (t.path().join("strict-out"), t.path().join("strict.json"), t.path().join("report.json"));
+    let slim = |strict: bool| {
+        let mut c = imgslim();
+        c.arg("slim").arg(&img).arg("-o").arg(&out).args(["--format", "oci", "--keep", "/usr/share/java/**", "--keep", "/srv/**", "--sbom"]).arg(&sbom).arg("--report").arg(&report);
+        if strict {
+            // /opt/unused would be a dropped-tree risk, refused first: keep it, so the SBOM's gap is what --strict meets.
+            c.args(["--strict", "--keep", "/opt/**"]);
+        }
+        run(&mut c)
+    };
+    assert!(slim(false).status.success());
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let warned = r["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|w| w.starts_with("sbom: /srv/bad.jar: Java archive not read")).count();
+    assert_eq!(warned, 1, "{}", r["warnings"]);
+    for p in [&out, &sbom, &report] {
+        std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p)).unwrap();
+    }
+    let o = slim(true);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--strict: the SBOM would miss 1 archive(s) it could not read, nothing written; first: /srv/bad.jar"), "{err}");
+    assert!(!out.exists() && !sbom.exists() && !report.exists(), "nothing written under --strict");
     // Valid documents.
     let o = run(Command::new("pyspdxtools").arg("-i").arg(&ours[0].1));
     assert!(o.status.success() && o.stdout.is_empty(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));

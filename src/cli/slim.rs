@@ -365,10 +365,8 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     let diff_id = layer.diff_id.to_string();
     let manifest = write_image(&loaded, new_cfg, layer, &image_out, outs)?;
     if let Some(slot) = sbom_out {
-        let (mut subject, pkgs, warnings) = ui::step("SBOM", || crate::sbom::collect(&loaded.tree, &loaded.store));
-        for w in warnings {
-            ui::info(&format!("warning: sbom: {w}"));
-        }
+        let (mut subject, pkgs, unread) = ui::step("SBOM", || crate::sbom::collect(&loaded.tree, &loaded.store));
+        sbom_gaps(a, &mut plan, &acc, &notes, unread)?;
         subject.image = outs.given(image_out.slot).to_string();
         subject.diff_id = diff_id;
         subject.created = config::created_for(&cfg).unwrap_or_else(|| config::rfc3339(0));
@@ -394,6 +392,20 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
         super::verify::compare(&a.input, &candidate, &opts, &a.probes, work, false)?;
     }
     Ok(())
+}
+
+/// Archives the SBOM could not read leave it incomplete: a warning in the summary and the
+/// JSON, and under --strict a refusal (exit 3, nothing written), like the plan's risks.
+fn sbom_gaps(a: &SlimArgs, plan: &mut crate::plan::Plan, acc: &report::Accounting, notes: &[String], unread: Vec<String>) -> Result<(), Error> {
+    let first = unread.first().cloned();
+    plan.warnings.extend(unread.iter().map(|w| format!("sbom: {w}")));
+    match first {
+        Some(first) if a.strict => {
+            ui::info(&report::summary(plan, acc, notes));
+            Err(Error::Policy(format!("--strict: the SBOM would miss {} archive(s) it could not read, nothing written; first: {first}", unread.len())))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// How the --trace and --verify runs start the app: as the slimmed image will (the config
