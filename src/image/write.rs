@@ -4,7 +4,7 @@
 use super::compress::{Compression, Encoder};
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
-use crate::fs::space::SpaceSink;
+use crate::fs::space::{EarlyWriteback, SpaceSink};
 use crate::fs::{ContentStore, Tree};
 use crate::layer::{write_tree, WriteOptions, WriteStats};
 use oci_spec::image::{DescriptorBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
@@ -47,7 +47,7 @@ pub fn build_layer(tree: &Tree, store: &ContentStore, c: Compression, dir: &Path
     let tmp = tempfile::Builder::new().prefix(".imgslim-layer-").tempfile_in(dir).at(dir)?;
     let file = tmp.reopen().at(tmp.path())?;
     let werr = |e: std::io::Error| Error::io(tmp.path(), e);
-    let blob_w = HashingWriter::new(BufWriter::with_capacity(1 << 20, SpaceSink::new(file)));
+    let blob_w = HashingWriter::new(BufWriter::with_capacity(1 << 20, SpaceSink::new(EarlyWriteback::new(file))));
     let enc = Encoder::new(c, blob_w).map_err(werr)?;
     let tar_w = HashingWriter::new(enc);
     let (tar_w, stats) = write_tree(tree, store, tar_w, wopts)?;
@@ -58,7 +58,7 @@ pub fn build_layer(tree: &Tree, store: &ContentStore, c: Compression, dir: &Path
     if let Some(need) = sink.needed() {
         return Err(Error::Full { path: dir.to_path_buf(), need });
     }
-    let f = sink.into_inner();
+    let f = sink.into_inner().into_inner();
     f.sync_all().map_err(werr)?;
     Ok(LayerOut { file: tmp, digest, size, diff_id, uncompressed_size, media_type: c.oci_media_type(), stats })
 }
@@ -185,7 +185,7 @@ fn write_layout(img: OutputImage, docs: &Docs, root: &Path) -> Result<()> {
 fn write_archive(img: &OutputImage, docs: &Docs, out: &Path) -> Result<()> {
     let f = std::fs::File::create(out).at(out)?;
     let werr = |e: std::io::Error| Error::io(out, e);
-    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, SpaceSink::new(f)));
+    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, SpaceSink::new(EarlyWriteback::new(f))));
     // Members in byte order of their names, fixed metadata: byte-identical archives.
     let mut members: Vec<(String, Member)> = docs.files.iter().map(|(n, b)| (n.clone(), Member::Bytes(b))).collect();
     for (l, name) in img.layers.iter().zip(&docs.layer_paths) {
@@ -204,7 +204,7 @@ fn write_archive(img: &OutputImage, docs: &Docs, out: &Path) -> Result<()> {
         let layers: u64 = img.layers.iter().map(|l| l.size).sum();
         return Err(Error::Full { path: out.to_path_buf(), need: need + layers });
     }
-    let f = sink.into_inner();
+    let f = sink.into_inner().into_inner();
     f.sync_all().map_err(werr)?;
     set_mode(out, 0o644)
 }
