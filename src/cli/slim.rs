@@ -321,7 +321,7 @@ fn slim(a: &SlimArgs, edits: &Edits, gates: &Gates, work: &Path, outs: &mut Outp
     plan.apply(&mut loaded.tree);
     pkgdb.write_into(&mut loaded.tree, &mut loaded.store)?;
     report.pack = pack(a, &plan, &mut loaded, &mut acc, &mut notes)?;
-    let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
+    let wopts = WriteOptions { clamp_mtime: config::source_date_epoch(), ..Default::default() };
     let Some(image_out) = image_out else {
         // The plan in full, with the size the layer would have: the tar is counted, not written.
         let (Counter(counted), stats) = ui::step_bytes("count the layer", None, || crate::layer::write_tree(&loaded.tree, &loaded.store, Counter(0), &wopts))?;

@@ -32,7 +32,8 @@ fn squash(a: &SquashArgs, work: &std::path::Path, outs: &mut Outputs) -> CmdResu
     let (out_args, push_to) = super::remote::redirect_push(&a.output, work);
     let out = out_args.prepare(&img, outs)?;
     let loaded = common::load(img, work)?;
-    let wopts = WriteOptions { clamp_mtime: config::source_date_epoch() };
+    // The store's last reader: its spools are freed as the layer is written.
+    let wopts = WriteOptions { clamp_mtime: config::source_date_epoch(), release_content: true };
     let layer = ui::step_bytes("write the layer", None, || image::build_layer(&loaded.tree, &loaded.store, out.compression, outs.scratch(out.slot), &wopts))?;
     let n = loaded.image.layers.len();
     let from = loaded.image.manifest_digest.as_ref().map(|d| d.to_string()).unwrap_or_else(|| loaded.image.config_digest.to_string());

@@ -9,7 +9,7 @@ mod path;
 pub mod resolve;
 pub mod space;
 
-pub use content::{ContentReader, ContentRef, ContentStore, SpoolError, SpoolWriter};
+pub use content::{ContentReader, ContentRef, ContentStore, Releaser, SpoolError, SpoolWriter};
 pub use path::{clean_link_target, join_path, normalize_entry_path, split_path, PathError};
 pub use resolve::{HostDir, Resolved, RootFs, MAX_SYMLINKS};
 
